@@ -1,0 +1,96 @@
+"""``Persuasion-GSM8K-v0``: signal a Receiver towards right answers on grade-school math."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from collections.abc import Sequence
+
+from persuasion_gym.envs.persuasion_env import Observation, PersuasionEnv
+from persuasion_gym.featurizers import Featurizer
+from persuasion_gym.persuasion import Protocol
+from persuasion_gym.receivers import Receiver, ResponseCache
+from persuasion_gym.signals import SignalLibrary
+from persuasion_gym.tasks import GSM8KTask
+
+
+class GSM8KEnv(PersuasionEnv):
+    """
+    ## Description
+    Bayesian persuasion on GSM8K (Cobbe et al., 2021). The state is a math word problem; the
+    Advisor (the agent) sends one signal, a reasoning strategy or hint, to a black-box
+    Receiver model, which answers the problem with the signal in context. The Advisor learns
+    which signal makes the Receiver right on which problems.
+
+    ## Action Space
+    `Discrete(K)`: the index of a signal in the signal library. The default library
+    (`persuasion_gym.signals.MATH_SIGNALS`) holds 9 hints and the empty signal (index 0,
+    the no-signal baseline). `info["signal"]` is the text sent.
+
+    ## Observation Space
+    `observation="features"` (default): `Box(-1, 1, (d,), float32)`, a unit-norm feature vector
+    of the question: all-MiniLM-L6-v2 sentence embeddings (d = 384) with `featurizer="minilm"`,
+    hashed word n-grams (d = 256) with `featurizer="hashed"`; `"auto"` takes MiniLM when it is
+    installed. Features are computed once per data set and cached on disk.
+    `observation="text"`: the question itself, as `spaces.Text` over a charset holding every
+    character of the split. An async vector env then needs `vector_kwargs={"shared_memory": False}`
+    (shared memory holds only fixed-size arrays).
+    The question, item id and gold answer are in `info["question"]`, `info["item_id"]`, `info["gold"]`.
+
+    ## Rewards
+    1.0 when the final number of the Receiver's response equals the gold answer, else 0.0
+    (`persuasion_gym.tasks.extract_numeric_answer` and `numbers_match`).
+
+    ## Starting State
+    `reset()` draws a question uniformly from the split with the env's seeded generator;
+    `reset(options={"item_index": i})` picks question i.
+
+    ## Episode End
+    Every episode is one step: `terminated=True` after the Receiver's answer is scored.
+
+    ## Info
+    After `step`: `signal`, `action`, `context` (what the Receiver saw), `response`, `answer`
+    (extracted), `correct`, `usage` (prompt/completion/total tokens), `latency_s`, `cached`,
+    `sample`, and `receiver_error` when a failed call was scored 0. `cached` and `latency_s`
+    describe where the response came from: a cell's first visit is a Receiver call, later
+    visits are cache hits, so `gymnasium.utils.env_checker.check_env` (which compares the
+    `info` of two seeded steps) is run on a warm cache, e.g. after `env.unwrapped.evaluate`.
+
+    ## Arguments
+    - `receiver`: a `Receiver`, or a spec such as `"openai:MODEL@http://127.0.0.1:8000/v1"`;
+      `"auto"` (default) reads `PERSUASION_GYM_RECEIVER` or `OPENAI_BASE_URL`/`OPENAI_API_KEY`.
+    - `split`: `"train"` or `"test"`. `max_items`: keep the first N questions.
+    - `data_path`: a GSM8K `.jsonl` file or a directory holding `{split}.jsonl`; default
+      `$PERSUASION_GYM_DATA_DIR/gsm8k/`, else `openai/gsm8k` from the hub (needs `datasets`).
+    - `signals`: a list of signal texts replacing the default library.
+    - `protocol`: `"direct"` (the signal is the context) or `"none"` (the question alone).
+    - `featurizer`: `"auto"`, `"minilm"`, `"hashed"` or a `Featurizer`. `observation`: see above.
+    - `samples_per_cell`: Receiver samples per (question, signal); visits cycle through them,
+      so a cell costs at most this many calls (1 suits greedy decoding).
+    - `on_receiver_error`: `"raise"` (default) or `"zero"` (reward 0, `info["receiver_error"]`).
+    - `cache`: the persistent response cache: `True` (default file), `False`, or a path.
+    - `render_mode`: `"ansi"` renders the last exchange as text.
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    def __init__(
+        self,
+        receiver: str | Receiver = "auto",
+        split: str = "train",
+        data_path: str | Path | None = None,
+        signals: Sequence[str] | SignalLibrary | None = None,
+        protocol: str | Protocol = "direct",
+        featurizer: str | Featurizer = "auto",
+        max_items: int | None = None,
+        observation: Observation = "features",
+        samples_per_cell: int = 1,
+        on_receiver_error: Literal["raise", "zero"] = "raise",
+        cache: ResponseCache | str | Path | bool | None = True,
+        render_mode: str | None = None,
+    ):
+        super().__init__(
+            GSM8KTask(), receiver, split, data_path, signals, protocol, featurizer, max_items,
+            observation, samples_per_cell, on_receiver_error, cache, render_mode,
+        )

@@ -1,0 +1,38 @@
+"""Features computed once per data set and kept on disk, keyed by content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from persuasion_gym.featurizers.base import Featurizer
+from persuasion_gym.paths import cache_dir
+
+
+def features_key(featurizer: Featurizer, texts: Sequence[str]) -> str:
+    payload = json.dumps([featurizer.fingerprint, list(texts)])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def cached_features(featurizer: Featurizer, texts: Sequence[str], directory: Path | None = None) -> np.ndarray:
+    """``featurizer.transform(texts)``, read from ``<cache>/features/<hash>.npy`` when there."""
+    directory = directory or cache_dir() / "features"
+    path = directory / f"{features_key(featurizer, texts)}.npy"
+    if path.is_file():
+        features = np.load(path)
+        if features.shape == (len(texts), featurizer.dim):
+            return features
+    features = featurizer.transform(texts)
+    directory.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a concurrent reader never sees half a file.
+    handle, tmp = tempfile.mkstemp(dir=directory, suffix=".npy.tmp")
+    with os.fdopen(handle, "wb") as out:
+        np.save(out, features)
+    os.replace(tmp, path)
+    return features

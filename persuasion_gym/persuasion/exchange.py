@@ -1,0 +1,73 @@
+"""One exchange with the Receiver: items and contexts in, scored outcomes out, as a batch.
+
+Single envs, vector envs and evaluations all go through ``exchange``, so every Receiver call
+is batched (sent concurrently) and cached the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from persuasion_gym.receivers import Receiver, Response, Usage
+from persuasion_gym.receivers.base import OnError
+from persuasion_gym.tasks import Task, TaskItem
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The scored Receiver response to one task item with one context."""
+
+    context: str
+    response: str
+    answer: str | None
+    correct: bool
+    reward: float
+    usage: Usage
+    latency_s: float
+    cached: bool
+    error: str | None = None
+
+    def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "context": self.context,
+            "response": self.response,
+            "answer": self.answer,
+            "correct": self.correct,
+            "usage": self.usage.as_dict(),
+            "latency_s": self.latency_s,
+            "cached": self.cached,
+        }
+        if self.error is not None:
+            info["receiver_error"] = self.error
+        return info
+
+
+def _outcome(task: Task, item: TaskItem, context: str, response: Response) -> Outcome:
+    if response.error is not None:
+        return Outcome(context, "", None, False, 0.0, response.usage, response.latency_s, False, response.error)
+    score = task.score(item, response.text)
+    return Outcome(
+        context, response.text, score.answer, score.correct, score.reward,
+        response.usage, response.latency_s, response.cached,
+    )
+
+
+def exchange(
+    task: Task,
+    receiver: Receiver,
+    items: Sequence[TaskItem],
+    contexts: Sequence[str],
+    samples: Sequence[int] | None = None,
+    on_error: OnError = "raise",
+) -> list[Outcome]:
+    """Ask the Receiver every item with its context in one concurrent batch; score each answer.
+
+    ``on_error="return"`` turns a Receiver failure into reward 0 with ``error`` set.
+    """
+    if len(items) != len(contexts):
+        raise ValueError(f"{len(items)} items but {len(contexts)} contexts")
+    prompts = [task.build_messages(item, context) for item, context in zip(items, contexts)]
+    responses = receiver.respond(prompts, samples, on_error=on_error)
+    return [_outcome(task, i, c, r) for i, c, r in zip(items, contexts, responses)]

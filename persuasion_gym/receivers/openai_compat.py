@@ -1,0 +1,207 @@
+"""A Receiver behind any OpenAI-compatible chat-completions endpoint.
+
+OpenAI, vLLM, Ollama, llama.cpp server and TGI all speak this protocol. The ``openai`` SDK
+does the HTTP, timeouts and retries (exponential backoff on 429, 5xx and connection errors);
+this class adds concurrency under a limit, error messages that say what to fix, and keeps
+the API key out of identities, caches, reprs and exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailableError
+from persuasion_gym.receivers.base import Receiver
+from persuasion_gym.receivers.cache import ResponseCache
+from persuasion_gym.receivers.response import Request, Response, Usage
+
+OPENAI_URL = "https://api.openai.com/v1"
+# Local servers (vLLM, llama.cpp, Ollama) accept any key; the SDK insists on one.
+PLACEHOLDER_KEY = "EMPTY"
+
+
+class OpenAIReceiver(Receiver):
+    """Chat completions from an OpenAI-compatible endpoint.
+
+    Args:
+        model: the model name; when None, the endpoint's only served model (``/v1/models``).
+        base_url: the endpoint, e.g. ``http://127.0.0.1:8000/v1``; default ``$OPENAI_BASE_URL``,
+            else the OpenAI API.
+        api_key: default ``$OPENAI_API_KEY``; required for the OpenAI API, optional elsewhere.
+        temperature, max_tokens, top_p, seed: decoding parameters (part of the identity). With
+            a seed, sample ``s`` of a prompt is drawn with seed ``seed + s``.
+        max_concurrency: requests in flight at once.
+        timeout: seconds per request attempt; max_retries: retries after the first attempt.
+        cache: the response cache (see ``open_cache``).
+    """
+
+    kind = "openai"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_concurrency: int = 16,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        cache: ResponseCache | str | Path | bool | None = True,
+    ):
+        super().__init__(cache)
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+        key = api_key or os.environ.get("OPENAI_API_KEY")
+        if not key and self.base_url.startswith(OPENAI_URL):
+            raise ReceiverUnavailableError(
+                "missing API key for the OpenAI API: set OPENAI_API_KEY or pass api_key=; "
+                "for a local server pass base_url= (or set OPENAI_BASE_URL)"
+            )
+        self._api_key = key or PLACEHOLDER_KEY
+        if max_concurrency < 1:
+            raise ConfigError(f"max_concurrency={max_concurrency}: must be at least 1")
+        self.temperature, self.max_tokens, self.top_p, self.seed = temperature, max_tokens, top_p, seed
+        self.max_concurrency, self.timeout, self.max_retries = max_concurrency, timeout, max_retries
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: openai.AsyncOpenAI | None = None
+        self._lock = threading.Lock()
+        self.model = model or self._discover_model()
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "top_p": self.top_p,
+            "seed": self.seed,
+        }
+
+    def __repr__(self) -> str:
+        return f"OpenAIReceiver(model={self.model!r}, base_url={self.base_url!r})"
+
+    # -- the event loop the SDK runs on -----------------------------------------------------
+    # A private loop in a daemon thread, so ``respond`` works from plain code, from Jupyter
+    # (which already runs a loop) and from several envs' threads alike.
+    def _run(self, coroutine):
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="openai-receiver", daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def _get_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._client
+
+    def __getstate__(self) -> dict:
+        # Threads, loops and HTTP clients do not cross processes; they are rebuilt on use.
+        state = self.__dict__.copy()
+        state.update(_loop=None, _client=None, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._loop is not None:
+            if self._client is not None:
+                self._run(self._client.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop, self._client = None, None
+
+    # -- requests ----------------------------------------------------------------------------
+    def _discover_model(self) -> str:
+        async def models() -> list[str]:
+            return [m.id async for m in self._get_client().models.list()]
+
+        try:
+            served = self._run(models())
+        except openai.OpenAIError as exc:
+            raise self._explain(exc, "listing the served models") from None
+        if len(served) != 1:
+            raise ConfigError(
+                f"{self.base_url} serves {len(served)} models ({', '.join(served[:10]) or 'none'}): "
+                "name one with model= or a spec 'openai:MODEL@URL'"
+            )
+        return served[0]
+
+    def _generate(self, requests: list[Request]) -> list[Response | ReceiverError]:
+        return self._run(self._generate_all(requests))
+
+    async def _generate_all(self, requests: list[Request]) -> list[Response | ReceiverError]:
+        limit = asyncio.Semaphore(self.max_concurrency)
+        return await asyncio.gather(*(self._one(request, limit) for request in requests))
+
+    async def _one(self, request: Request, limit: asyncio.Semaphore) -> Response | ReceiverError:
+        options: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.top_p is not None:
+            options["top_p"] = self.top_p
+        if self.seed is not None:
+            options["seed"] = self.seed + request.sample
+        async with limit:
+            start = time.perf_counter()
+            try:
+                completion = await self._get_client().chat.completions.create(
+                    model=self.model, messages=request.messages, **options
+                )
+            except openai.OpenAIError as exc:
+                return self._explain(exc, f"asking model {self.model!r}")
+            latency = time.perf_counter() - start
+        if not completion.choices:
+            return ReceiverError(f"{self.base_url} returned no choices for model {self.model!r}")
+        text = completion.choices[0].message.content or ""
+        usage = completion.usage
+        tokens = Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else Usage()
+        return Response(text, tokens, latency)
+
+    def _explain(self, exc: openai.OpenAIError, doing: str) -> ReceiverError:
+        """Turn an SDK error into one that says what to fix, with the API key redacted."""
+        where, retried = self.base_url, f"after {self.max_retries} retries"
+        kind: type[ReceiverError] = ReceiverError
+        if isinstance(exc, openai.APITimeoutError):
+            kind, message = ReceiverUnavailableError, (
+                f"{where} did not answer within {self.timeout:g} s {retried} while {doing}: "
+                "raise timeout= or check the server's load"
+            )
+        elif isinstance(exc, openai.APIConnectionError):
+            kind, message = ReceiverUnavailableError, (
+                f"cannot reach the Receiver at {where} {retried} while {doing}: is the server "
+                "running? check base_url= / OPENAI_BASE_URL or the receiver spec"
+            )
+        elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            kind, message = ReceiverUnavailableError, (
+                f"{where} rejected the API key (HTTP {exc.status_code}) while {doing}: "
+                "set OPENAI_API_KEY or pass api_key= with a valid key"
+            )
+        elif isinstance(exc, openai.NotFoundError):
+            message = (
+                f"{where} answered 404 while {doing}: check the model name and that the "
+                "base URL ends in /v1"
+            )
+        elif isinstance(exc, openai.APIStatusError):
+            message = f"{where} failed with HTTP {exc.status_code} {retried} while {doing}: {_short(exc.message)}"
+        else:
+            message = f"{where} failed while {doing}: {_short(str(exc))}"
+        if self._api_key != PLACEHOLDER_KEY:
+            message = message.replace(self._api_key, "***")
+        return kind(message)
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

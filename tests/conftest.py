@@ -1,0 +1,71 @@
+"""Shared fixtures: isolated caches, the real GSM8K files, and scripted loopback servers."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from persuasion_gym.testing import ScriptedChatServer
+
+REPO = Path(__file__).resolve().parents[1]
+GSM8K_DIR = REPO.parent / "shared" / "data" / "gsm8k"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the user's caches or picks up their endpoint settings."""
+    monkeypatch.setenv("PERSUASION_GYM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("PERSUASION_GYM_DATA_DIR", str(GSM8K_DIR.parent))
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "PERSUASION_GYM_RECEIVER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def gsm8k_dir() -> Path:
+    assert (GSM8K_DIR / "train.jsonl").is_file(), f"GSM8K data expected at {GSM8K_DIR}"
+    return GSM8K_DIR
+
+
+@pytest.fixture(scope="session")
+def gold_by_question(gsm8k_dir: Path) -> dict[str, str]:
+    gold = {}
+    for split in ("train", "test"):
+        for line in open(gsm8k_dir / f"{split}.jsonl", encoding="utf-8"):
+            record = json.loads(line)
+            gold[record["question"]] = record["answer"].rsplit("####", 1)[1].strip().replace(",", "")
+    return gold
+
+
+def question_of(messages: list[dict[str, str]]) -> str:
+    user = messages[-1]["content"]
+    return re.match(r"Question: (.*?)(?:\n\nAdvice: .*)?$", user, re.S).group(1)
+
+
+def advice_of(messages: list[dict[str, str]]) -> str:
+    found = re.search(r"\n\nAdvice: (.*)$", messages[-1]["content"], re.S)
+    return found.group(1) if found else ""
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., ScriptedChatServer]]:
+    """Start ScriptedChatServers on 127.0.0.1; all are stopped after the test."""
+    servers: list[ScriptedChatServer] = []
+
+    def start(reply=None, **kwargs) -> ScriptedChatServer:
+        server = ScriptedChatServer(reply, **kwargs) if reply else ScriptedChatServer(**kwargs)
+        servers.append(server.start())
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def gold_server(make_server, gold_by_question) -> ScriptedChatServer:
+    """Answers every GSM8K question correctly, in prose."""
+    return make_server(lambda m: f"Let me think. The answer is {gold_by_question[question_of(m)]}.")
