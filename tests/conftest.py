@@ -16,9 +16,9 @@ GSM8K_DIR = REPO.parent / "shared" / "data" / "gsm8k"
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads or writes the user's caches or picks up their endpoint settings."""
-    monkeypatch.setenv("PERSUASION_GYM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test has its own caches, and no test picks up the user's endpoint settings."""
+    monkeypatch.setenv("PERSUASION_GYM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PERSUASION_GYM_DATA_DIR", str(GSM8K_DIR.parent))
     for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "PERSUASION_GYM_RECEIVER"):
         monkeypatch.delenv(name, raising=False)

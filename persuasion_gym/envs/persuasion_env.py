@@ -5,7 +5,6 @@ Task-specific envs (``GSM8KEnv``) subclass it to fix the task and document the d
 
 from __future__ import annotations
 
-import string
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 import persuasion_gym
+from persuasion_gym.envs.text_space import ItemText
 from persuasion_gym.errors import ConfigError, InvalidActionError, PersuasionGymError
 from persuasion_gym.featurizers import Featurizer, cached_features, make_featurizer
 from persuasion_gym.persuasion import Outcome, Protocol, exchange, make_protocol
@@ -77,9 +77,10 @@ class PersuasionEnv(gym.Env):
             self.observation_space = spaces.Box(-1.0, 1.0, (self.featurizer.dim,), np.float32)
         else:
             self.featurizer, self.features = None, None
-            # Printable ASCII plus every character the data set uses: every item fits.
-            charset = "".join(sorted(set(string.printable) | set("".join(texts))))
-            self.observation_space = spaces.Text(max_length=max(map(len, texts)), min_length=0, charset=charset)
+            # The task's charset admits all its official items; custom data adds its own characters.
+            charset = "".join(sorted(set(self.task.charset) | set("".join(texts))))
+            length = max(self.task.max_text_length, *map(len, texts))
+            self.observation_space = ItemText(max_length=length, min_length=0, charset=charset)
 
         self._visits: Counter[tuple[int, int]] = Counter()
         self._item_index: int | None = None
@@ -161,17 +162,19 @@ class PersuasionEnv(gym.Env):
 
     # -- internals -------------------------------------------------------------------------------
     def _check_action(self, action: Any) -> int:
-        try:
-            value = int(np.asarray(action).item())
-            valid = np.asarray(action).size == 1 and float(np.asarray(action).item()) == value
-        except (TypeError, ValueError):
-            valid = False
-        if not valid or not self.action_space.contains(value):
+        n = self.action_space.n
+        if isinstance(action, str):
             raise InvalidActionError(
-                f"action {action!r} is not a signal index: pass an integer in 0..{self.action_space.n - 1} "
-                f"(this env's {self.action_space.n} signals)"
+                f"action {action!r} is text: actions are signal indices; pass an integer in 0..{n - 1} "
+                "(the text's position in env.unwrapped.signals)"
             )
-        return value
+        array = np.asarray(action) if action is not None else np.asarray(None, dtype=object)
+        if array.size != 1 or array.dtype.kind not in "iu" or not 0 <= int(array.item()) < n:
+            raise InvalidActionError(
+                f"action {action!r} is not a signal index: pass an integer in 0..{n - 1} "
+                f"(this env's {n} signals)"
+            )
+        return int(array.item())
 
     def _observation(self, index: int):
         if self.features is not None:

@@ -6,6 +6,7 @@ item with an optional context text (the signal, or an information item), and sco
 
 from __future__ import annotations
 
+import string
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -57,6 +58,10 @@ class Task(ABC):
     name: str
     default_signals: SignalLibrary
     text_key: str = "text"  # the info key holding an item's text ("question", "prompt")
+    # For text observations: characters and length every item of every split fits in, so
+    # that train and test envs share one observation space.
+    charset: str = string.printable
+    max_text_length: int = 4096
 
     @abstractmethod
     def load(self, split: str, data_path: str | None = None, max_items: int | None = None) -> Dataset:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from pathlib import Path
 
 from persuasion_gym.errors import DataError
@@ -18,6 +19,8 @@ SYSTEM_PROMPT = (
     "form 'The answer is N', where N is a number."
 )
 SPLITS = ("train", "test")
+# Printable ASCII and every other character of both official splits.
+CHARSET = string.printable + "\xa0¢£³¼¾çèéñА\u200b–—‘’“”\u2028€"
 HUB_ID = "openai/gsm8k"
 
 
@@ -35,6 +38,8 @@ class GSM8KTask(Task):
     name = "gsm8k"
     default_signals = MATH_SIGNALS
     text_key = "question"
+    charset = CHARSET
+    max_text_length = 2048
 
     def load(self, split: str = "train", data_path: str | None = None, max_items: int | None = None) -> Dataset:
         if split not in SPLITS:

@@ -70,7 +70,9 @@ class ScriptedChatServer:
             self._faults.extend([status] * n)
 
     def start(self) -> ScriptedChatServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-chat", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-chat", daemon=True
+        )
         self._thread.start()
         return self
 
