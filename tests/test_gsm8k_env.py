@@ -39,7 +39,7 @@ def test_unknown_env_id_is_a_clear_error():
 def test_one_episode(gold_server):
     env = make(gold_server, split="test")
     assert env.action_space == gym.spaces.Discrete(len(MATH_SIGNALS))
-    assert env.observation_space == gym.spaces.Box(-1, 1, (256,), np.float32)
+    assert env.observation_space == gym.spaces.Box(-1, 1, (1024,), np.float32)
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     assert set(info) >= {"question", "item_id", "gold"} and info["item_id"].startswith("gsm8k/test/")
@@ -177,7 +177,7 @@ def test_vector_envs_sync_and_async(gold_server):
     for mode in ("sync", "async"):
         envs = gym.make_vec("Persuasion-GSM8K-v0", num_envs=3, vectorization_mode=mode, **kwargs)
         obs, info = envs.reset(seed=0)
-        assert obs.shape == (3, 256)
+        assert obs.shape == (3, 1024)
         _, rewards, terminated, _, info = envs.step(np.array([0, 1, 2]))
         assert rewards.tolist() == [1.0, 1.0, 1.0] and terminated.all()
         assert list(info["signal"]) == list(MATH_SIGNALS[:3])

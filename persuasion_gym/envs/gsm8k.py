@@ -30,7 +30,7 @@ class GSM8KEnv(PersuasionEnv):
     ## Observation Space
     `observation="features"` (default): `Box(-1, 1, (d,), float32)`, a unit-norm feature vector
     of the question: all-MiniLM-L6-v2 sentence embeddings (d = 384) with `featurizer="minilm"`,
-    hashed word n-grams (d = 256) with `featurizer="hashed"`; `"auto"` takes MiniLM when it is
+    hashed word n-grams (d = 1024) with `featurizer="hashed"`; `"auto"` takes MiniLM when it is
     installed. Features are computed once per data set and cached on disk.
     `observation="text"`: the question itself, as `spaces.Text` over a charset holding every
     character of the split. An async vector env then needs `vector_kwargs={"shared_memory": False}`

@@ -22,7 +22,7 @@ class HashedNgramFeaturizer(Featurizer):
 
     name = "hashed"
 
-    def __init__(self, dim: int = 256, max_n: int = 2):
+    def __init__(self, dim: int = 1024, max_n: int = 2):
         if dim < 2 or max_n < 1:
             raise ValueError(f"dim={dim}, max_n={max_n}: need dim >= 2 and max_n >= 1")
         self.dim, self.max_n = dim, max_n
