@@ -30,7 +30,12 @@ def train_ppo(
 
     venv = make_vec_env(make_env, n_envs=n_envs, seed=seed)
     model = PPO("MlpPolicy", venv, seed=seed, verbose=0, **{**PPO_DEFAULTS, **ppo_kwargs})
-    model.learn(total_timesteps=total_timesteps, progress_bar=progress_bar)
+    callback = None
+    if progress_bar:
+        from agents.progress import TqdmCallback
+
+        callback = TqdmCallback(total_timesteps, desc="training PPO")
+    model.learn(total_timesteps=total_timesteps, callback=callback)
     return model
 
 

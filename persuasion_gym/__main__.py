@@ -1,0 +1,5 @@
+import sys
+
+from persuasion_gym.cli.main import main
+
+sys.exit(main())
