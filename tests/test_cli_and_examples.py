@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from conftest import REPO, advice_of, question_of
+from test_receiver_openai import free_port
 
 SCRIPT = Path(sys.executable).with_name("persuasion-gym")
 
@@ -28,10 +29,12 @@ def test_check_asks_one_question(gold_server):
     assert advice_of(gold_server.requests[-1]["messages"]) == "Use algebra."
 
 
-def test_check_without_a_receiver_says_what_to_set():
+def test_check_errors_say_what_to_fix(monkeypatch):
+    out = run(str(SCRIPT), "check", "--receiver", "gpt-4")
+    assert out.returncode == 2 and "unknown receiver spec 'gpt-4'" in out.stderr and "openai:MODEL@URL" in out.stderr
+    monkeypatch.setenv("PERSUASION_GYM_RECEIVER", f"openai:m@http://127.0.0.1:{free_port()}/v1?max_retries=0")
     out = run(str(SCRIPT), "check")
-    assert out.returncode == 2
-    assert "no Receiver configured" in out.stderr and "OPENAI_BASE_URL" in out.stderr
+    assert out.returncode == 2 and "cannot reach the Receiver" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -42,6 +45,8 @@ def test_train_ppo_example_runs_as_written(make_server, gold_by_question):
               "--train-items", "40", "--test-items", "20", "--timesteps", "512", "--featurizer", "hashed")
     assert out.returncode == 0, out.stderr
     lines = dict(line.strip().rsplit(None, 1) for line in out.stdout.splitlines() if line.startswith("  "))
+    assert "random signal" in lines
     assert float(lines["no signal"]) == 0.0
     assert float(lines["PPO Advisor"]) == 1.0
+    assert any(name.startswith("best fixed") and float(v) == 1.0 for name, v in lines.items())
     assert "Receiver calls:" in out.stdout

@@ -141,8 +141,6 @@ def test_specs():
 
 
 def test_auto_reads_the_environment(make_server, monkeypatch):
-    with pytest.raises(ReceiverUnavailableError, match="no Receiver configured.*PERSUASION_GYM_RECEIVER"):
-        make_receiver("auto")
     server = make_server(model="env-model")
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     assert make_receiver("auto", cache=False).model == "env-model"

@@ -133,16 +133,18 @@ class PersuasionEnv(gym.Env):
             self.receiver.close()
 
     # -- beyond the Gymnasium API --------------------------------------------------------------
-    def evaluate(self, actions: Sequence[int], item_indices: Sequence[int] | None = None) -> list[Outcome]:
+    def evaluate(
+        self, actions: Sequence[int], item_indices: Sequence[int] | None = None, progress: bool = False
+    ) -> list[Outcome]:
         """Score one signal per item in one concurrent batch (first sample of each cell).
 
         ``actions[j]`` is the signal for item ``item_indices[j]`` (default: every item in order).
-        Does not touch the episode in progress.
+        Does not touch the episode in progress. ``progress=True`` shows the Receiver's progress.
         """
         indices = list(range(len(self.dataset))) if item_indices is None else [int(i) for i in item_indices]
         if len(actions) != len(indices):
             raise ConfigError(f"{len(actions)} actions for {len(indices)} items: pass one action per item")
-        played = self._play(indices, [self._check_action(a) for a in actions], count_visits=False)
+        played = self._play(indices, [self._check_action(a) for a in actions], count_visits=False, progress=progress)
         return [outcome for outcome, _ in played]
 
     def provenance(self) -> dict[str, Any]:
@@ -186,7 +188,7 @@ class PersuasionEnv(gym.Env):
         return {self.task.text_key: item.text, "item_id": item.item_id, "item_index": index, "gold": item.gold}
 
     def _play(
-        self, indices: list[int], signal_indices: list[int], count_visits: bool = True
+        self, indices: list[int], signal_indices: list[int], count_visits: bool = True, progress: bool = False
     ) -> list[tuple[Outcome, dict[str, Any]]]:
         contexts, extras, samples = [], [], []
         for index, signal_index in zip(indices, signal_indices):
@@ -202,5 +204,5 @@ class PersuasionEnv(gym.Env):
             extras.append({**extra, "sample": sample})
         on_error = "return" if self.on_receiver_error == "zero" else "raise"
         items = [self.dataset.items[i] for i in indices]
-        outcomes = exchange(self.task, self.receiver, items, contexts, samples, on_error=on_error)
+        outcomes = exchange(self.task, self.receiver, items, contexts, samples, on_error=on_error, progress=progress)
         return list(zip(outcomes, extras))

