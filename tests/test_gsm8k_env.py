@@ -7,7 +7,9 @@ from gymnasium.utils.env_checker import check_env
 
 import persuasion_gym
 from persuasion_gym.envs import GSM8KEnv
-from persuasion_gym.errors import ConfigError, InvalidActionError, PersuasionGymError, ReceiverUnavailableError
+from persuasion_gym.errors import (
+    ConfigError, InvalidActionError, PersuasionGymError, ReceiverError, ReceiverUnavailableError,
+)
 from persuasion_gym.signals import MATH_SIGNALS
 from persuasion_gym.tasks import GSM8KTask
 
@@ -114,6 +116,8 @@ def test_check_env_gymnasium_and_sb3(gold_server):
 
 
 def test_bad_receiver_specs_and_unreachable_endpoint():
+    with pytest.raises(TypeError, match="reciever"):
+        gym.make("Persuasion-GSM8K-v0", reciever="openai:m@http://127.0.0.1:1/v1")
     with pytest.raises(ConfigError, match="unknown receiver spec 'gpt-4'"):
         gym.make("Persuasion-GSM8K-v0", receiver="gpt-4", featurizer="hashed", max_items=2)
     url = f"http://127.0.0.1:{free_port()}/v1"
@@ -121,6 +125,18 @@ def test_bad_receiver_specs_and_unreachable_endpoint():
     env.reset(seed=0)
     with pytest.raises(ReceiverUnavailableError, match="cannot reach the Receiver"):
         env.step(0)
+
+
+def test_receiver_error_raises_and_the_step_can_be_retried(gold_server):
+    env = gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{gold_server.url}?max_retries=0",
+                   featurizer="hashed", max_items=5, samples_per_cell=2)
+    _, info = env.reset(seed=0)
+    gold_server.fail_next(1, 503)
+    with pytest.raises(ReceiverError, match="HTTP 503"):
+        env.step(1)
+    _, reward, _, _, retried = env.step(1)
+    assert reward == 1.0 and retried["item_id"] == info["item_id"] and retried["sample"] == 0
+    assert len(env.unwrapped.receiver.cache) == 1
 
 
 def test_receiver_error_can_score_zero_without_losing_the_episode(gold_server):

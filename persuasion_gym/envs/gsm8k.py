@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
-from collections.abc import Sequence
+from typing import Any
 
-from persuasion_gym.envs.persuasion_env import Observation, PersuasionEnv
-from persuasion_gym.featurizers import Featurizer
-from persuasion_gym.persuasion import Protocol
-from persuasion_gym.receivers import Receiver, ResponseCache
-from persuasion_gym.signals import SignalLibrary
+from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.tasks import GSM8KTask
 
 
@@ -75,22 +69,5 @@ class GSM8KEnv(PersuasionEnv):
     - v0: initial version.
     """
 
-    def __init__(
-        self,
-        receiver: str | Receiver = "auto",
-        split: str = "train",
-        data_path: str | Path | None = None,
-        signals: Sequence[str] | SignalLibrary | None = None,
-        protocol: str | Protocol = "direct",
-        featurizer: str | Featurizer = "auto",
-        max_items: int | None = None,
-        observation: Observation = "features",
-        samples_per_cell: int = 1,
-        on_receiver_error: Literal["raise", "zero"] = "raise",
-        cache: ResponseCache | str | Path | bool | None = True,
-        render_mode: str | None = None,
-    ):
-        super().__init__(
-            GSM8KTask(), receiver, split, data_path, signals, protocol, featurizer, max_items,
-            observation, samples_per_cell, on_receiver_error, cache, render_mode,
-        )
+    def __init__(self, **kwargs: Any):
+        super().__init__(task=GSM8KTask(), **kwargs)

@@ -108,8 +108,10 @@ class PersuasionEnv(gym.Env):
         if self._item_index is None:
             raise PersuasionGymError("the episode is over (or never began): call reset() before step()")
         signal_index = self._check_action(action)
-        index, self._item_index = self._item_index, None
+        index = self._item_index
+        # A Receiver error propagates from here with the episode intact: step() can be retried.
         outcome, extra = self._play([index], [signal_index])[0]
+        self._item_index = None
         info = {**self._item_info(index), "action": signal_index, "signal": self.signals[signal_index],
                 **extra, **outcome.info()}
         self._last = info
@@ -196,13 +198,12 @@ class PersuasionEnv(gym.Env):
             contexts.append(context)
             # The k-th visit of a cell asks for sample k mod S: at most S paid calls per cell,
             # and a rerun with the same seeds is served entirely from the cache.
-            cell = (index, signal_index)
-            sample = self._visits[cell] % self.samples_per_cell if count_visits else 0
-            if count_visits:
-                self._visits[cell] += 1
+            sample = self._visits[(index, signal_index)] % self.samples_per_cell if count_visits else 0
             samples.append(sample)
             extras.append({**extra, "sample": sample})
         on_error = "return" if self.on_receiver_error == "zero" else "raise"
         items = [self.dataset.items[i] for i in indices]
         outcomes = exchange(self.task, self.receiver, items, contexts, samples, on_error=on_error, progress=progress)
+        if count_visits:  # only once answered: a failed call does not use up a sample
+            self._visits.update(zip(indices, signal_indices))
         return list(zip(outcomes, extras))
