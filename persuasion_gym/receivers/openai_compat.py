@@ -9,10 +9,11 @@ the API key out of identities, caches, reprs and exceptions.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ class OpenAIReceiver(Receiver):
         max_concurrency: requests in flight at once.
         timeout: seconds per request attempt; max_retries: retries after the first attempt.
         cache: the response cache (see ``open_cache``).
+        price_in, price_out: USD per million prompt/completion tokens, for cost reports.
     """
 
     kind = "openai"
@@ -58,8 +60,10 @@ class OpenAIReceiver(Receiver):
         timeout: float = 120.0,
         max_retries: int = 4,
         cache: ResponseCache | str | Path | bool | None = True,
+        price_in: float = 0.0,
+        price_out: float = 0.0,
     ):
-        super().__init__(cache)
+        super().__init__(cache, price_in, price_out)
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key and self.base_url.startswith(OPENAI_URL):
@@ -95,12 +99,15 @@ class OpenAIReceiver(Receiver):
     # -- the event loop the SDK runs on -----------------------------------------------------
     # A private loop in a daemon thread, so ``respond`` works from plain code, from Jupyter
     # (which already runs a loop) and from several envs' threads alike.
-    def _run(self, coroutine):
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=self._loop.run_forever, name="openai-receiver", daemon=True).start()
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+            return self._loop
+
+    def _run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._event_loop()).result()
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
@@ -143,18 +150,18 @@ class OpenAIReceiver(Receiver):
             )
         return served[0]
 
-    def _generate(self, requests: list[Request], advance: Callable[[int], object]) -> list[Response | ReceiverError]:
-        return self._run(self._generate_all(requests, advance))
-
-    async def _generate_all(self, requests: list[Request], advance: Callable[[int], object]) -> list[Response | ReceiverError]:
-        limit = asyncio.Semaphore(self.max_concurrency)
-
-        async def one(request: Request) -> Response | ReceiverError:
-            result = await self._one(request, limit)
-            advance(1)
-            return result
-
-        return await asyncio.gather(*(one(request) for request in requests))
+    def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
+        loop, limit = self._event_loop(), asyncio.Semaphore(self.max_concurrency)
+        futures = {
+            asyncio.run_coroutine_threadsafe(self._one(request, limit), loop): i
+            for i, request in enumerate(requests)
+        }
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                yield futures[future], future.result()
+        finally:  # interrupted (KeyboardInterrupt, an error downstream): stop what is in flight
+            for future in futures:
+                future.cancel()
 
     async def _one(self, request: Request, limit: asyncio.Semaphore) -> Response | ReceiverError:
         options: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,10 @@ class TransformersReceiver(Receiver):
         dtype: str = "auto",
         threads: int | None = None,
         cache: ResponseCache | str | Path | bool | None = True,
+        price_in: float = 0.0,
+        price_out: float = 0.0,
     ):
-        super().__init__(cache)
+        super().__init__(cache, price_in, price_out)
         try:
             import torch
             import transformers  # noqa: F401
@@ -159,7 +161,7 @@ class TransformersReceiver(Receiver):
         return model, tokenizer
 
     # -- generation -----------------------------------------------------------------------------
-    def _generate(self, requests: list[Request], advance: Callable[[int], object]) -> list[Response | ReceiverError]:
+    def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         import time
 
         import torch
@@ -178,7 +180,6 @@ class TransformersReceiver(Receiver):
                 options["top_p"] = self.top_p
         else:  # silence the model's own sampling defaults under greedy decoding
             options.update(temperature=None, top_p=None, top_k=None)
-        results: list[Response | ReceiverError] = [ReceiverError("not generated")] * len(requests)
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
             batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
@@ -191,8 +192,7 @@ class TransformersReceiver(Receiver):
                     output = model.generate(**batch, **options)
             except (RuntimeError, ValueError) as exc:
                 for i in chunk:
-                    results[i] = ReceiverError(f"generation failed for model {self.model_name}: {str(exc)[:300]}")
-                advance(len(chunk))
+                    yield i, ReceiverError(f"generation failed for model {self.model_name}: {str(exc)[:300]}")
                 continue
             latency = time.perf_counter() - began
             prompt_width = batch["input_ids"].shape[1]
@@ -201,9 +201,7 @@ class TransformersReceiver(Receiver):
                 length = next((k + 1 for k, t in enumerate(tokens) if t in stops), len(tokens))
                 text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
                 usage = Usage(int(batch["attention_mask"][row].sum()), length)
-                results[i] = Response(text, usage, latency)
-            advance(len(chunk))
-        return results
+                yield i, Response(text, usage, latency)
 
     @staticmethod
     def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
