@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS: tuple[str, ...] = ("Persuasion-GSM8K-v0",)
+ENVS = {
+    "Persuasion-GSM8K-v0": ("persuasion_gym.envs.gsm8k:GSM8KEnv", "persuasion_gym.envs.vector:gsm8k_vector_env"),
+    "Persuasion-Table-v0": ("persuasion_gym.envs.table:TableEnv", "persuasion_gym.envs.vector:table_vector_env"),
+}
+ENV_IDS: tuple[str, ...] = tuple(ENVS)
 
 
 def register_envs() -> None:
-    """Register the envs with Gymnasium (idempotent: ``import persuasion_gym`` calls it)."""
-    if "Persuasion-GSM8K-v0" not in gym.registry:
-        gym.register(
-            id="Persuasion-GSM8K-v0",
-            entry_point="persuasion_gym.envs.gsm8k:GSM8KEnv",
-        )
+    """Register the envs with Gymnasium (idempotent: ``import persuasion_gym`` calls it).
+    ``gym.make_vec(id, num_envs=N)`` builds the native batched vector env."""
+    for env_id, (entry_point, vector_entry_point) in ENVS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)
 
 
 register_envs()

@@ -1,7 +1,12 @@
-"""Gymnasium environments (registered in ``persuasion_gym.registration``)."""
+"""Gymnasium environments (registered in ``persuasion_gym.registration``).
+
+``persuasion_gym.envs.sb3`` (needs stable-baselines3) adapts the vector env for SB3.
+"""
 
 from persuasion_gym.envs.gsm8k import GSM8KEnv
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
+from persuasion_gym.envs.table import TableEnv
+from persuasion_gym.envs.vector import PersuasionVectorEnv
 from persuasion_gym.errors import InvalidActionError
 
-__all__ = ["GSM8KEnv", "InvalidActionError", "PersuasionEnv"]
+__all__ = ["GSM8KEnv", "InvalidActionError", "PersuasionEnv", "PersuasionVectorEnv", "TableEnv"]

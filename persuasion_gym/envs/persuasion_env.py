@@ -1,12 +1,15 @@
 """The persuasion environment, generic over tasks: one episode is one task item.
 
-Task-specific envs (``GSM8KEnv``) subclass it to fix the task and document the details.
+Task-specific envs (``GSM8KEnv``) subclass it to fix the task and document the details. The
+batched core (``_step_batch``) serves the single env, the native vector env and evaluation:
+a live Receiver gets one concurrent batch, a recorded table is indexed with numpy.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,12 +21,27 @@ import persuasion_gym
 from persuasion_gym.envs.text_space import ItemText
 from persuasion_gym.errors import ConfigError, InvalidActionError, PersuasionGymError
 from persuasion_gym.featurizers import Featurizer, cached_features, make_featurizer
-from persuasion_gym.persuasion import Outcome, Protocol, exchange, make_protocol
+from persuasion_gym.persuasion import Outcome, Protocol, bayes, exchange, make_protocol
 from persuasion_gym.receivers import Receiver, ResponseCache, make_receiver
 from persuasion_gym.signals import SignalLibrary, as_library
-from persuasion_gym.tasks import Task, make_task
+from persuasion_gym.tables import ResponseTable, load_table
+from persuasion_gym.tasks import Dataset, Task, make_task
 
 Observation = Literal["features", "text"]
+
+
+@dataclass
+class StepBatch:
+    """What a batch of episodes produced. ``chosen`` is the information item each Receiver
+    saw (-1: none); ``outcomes`` are the live Receiver's scored responses (None on a table)."""
+
+    rewards: np.ndarray
+    chosen: np.ndarray
+    samples: np.ndarray
+    beliefs: np.ndarray | None
+    outcomes: list[Outcome] | None
+    rows: np.ndarray | None = None  # table rows, on a table
+    columns: np.ndarray | None = None
 
 
 class PersuasionEnv(gym.Env):
@@ -37,7 +55,7 @@ class PersuasionEnv(gym.Env):
     def __init__(
         self,
         task: str | Task = "gsm8k",
-        receiver: str | Receiver = "auto",
+        receiver: str | Receiver | None = "auto",
         split: str = "train",
         data_path: str | Path | None = None,
         signals: Sequence[str] | SignalLibrary | None = None,
@@ -49,27 +67,69 @@ class PersuasionEnv(gym.Env):
         on_receiver_error: Literal["raise", "zero"] = "raise",
         cache: ResponseCache | str | Path | bool | None = True,
         render_mode: str | None = None,
+        table: str | Path | ResponseTable | None = None,
+        table_reward: Literal["sample", "mean"] = "sample",
+        prior: Sequence[float] | np.ndarray | Literal["uniform"] | None = None,
+        scheme: np.ndarray | None = None,
+        n_signals: int | None = None,
+        alpha: float = 1.0,
+        dataset: Dataset | None = None,
     ):
         if observation not in ("features", "text"):
             raise ConfigError(f"observation={observation!r}: use 'features' (a Box vector) or 'text'")
         if on_receiver_error not in ("raise", "zero"):
             raise ConfigError(f"on_receiver_error={on_receiver_error!r}: use 'raise' or 'zero'")
+        if table_reward not in ("sample", "mean"):
+            raise ConfigError(f"table_reward={table_reward!r}: use 'sample' (one recorded sample) or 'mean'")
         if samples_per_cell < 1:
             raise ConfigError(f"samples_per_cell={samples_per_cell}: must be at least 1")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"render_mode={render_mode!r}: use one of {self.metadata['render_modes']} or None")
+        if isinstance(receiver, str) and receiver.startswith("table:"):
+            table, receiver = receiver.removeprefix("table:"), None
         self.task = make_task(task)
-        self.dataset = self.task.load(split, None if data_path is None else str(data_path), max_items)
-        self.signals = as_library(self.task.default_signals if signals is None else signals)
-        self.protocol = make_protocol(protocol)
+        self.table = None if table is None else load_table(table)
+        if dataset is None:
+            dataset = self.task.load(split, None if data_path is None else str(data_path), max_items)
+        elif max_items is not None:
+            dataset = Dataset(dataset.name, dataset.split, dataset.items[:max_items], dataset.source, dataset.sha256)
+        self.dataset = dataset
+        if signals is None:
+            signals = self.table.signals if self.table is not None else self.task.default_signals
+        self.signals = as_library(signals)
         self.observation_mode = observation
         self.samples_per_cell = samples_per_cell
         self.on_receiver_error = on_receiver_error
+        self.table_reward = table_reward
         self.render_mode = render_mode
-        self._owns_receiver = not isinstance(receiver, Receiver)
-        self.receiver = make_receiver(receiver, cache=cache)
 
-        self.action_space = spaces.Discrete(len(self.signals))
+        # The information items are the signal library's texts.
+        m = len(self.signals)
+        states = None
+        if self.table is not None:
+            self.table.check_signals(list(self.signals))
+            self._rows = self.table.rows_for(self.dataset)
+            states = bayes.states(self.table.utilities[self._rows])
+            self._empty_column = self.signals.empty_index
+            if protocol == "none" and self._empty_column is None:
+                raise ConfigError("protocol='none' on a table needs the empty signal '' among the table's signals")
+        if isinstance(prior, str):
+            if prior != "uniform":
+                raise ConfigError(f"prior={prior!r}: use 'uniform', an array over the {m} information items, or None")
+            prior = None
+        elif prior is None and states is not None:
+            prior = bayes.state_prior(states, m)  # the frequency of each state among the table's items
+        self.protocol = make_protocol(protocol, m, prior, n_signals, scheme, alpha, states, len(self.dataset))
+
+        self.receiver: Receiver | None = None
+        self._owns_receiver = False
+        if self.table is None:
+            if receiver is None:
+                raise ConfigError("receiver=None needs a table: pass receiver='table:PATH' or a Receiver spec")
+            self._owns_receiver = not isinstance(receiver, Receiver)
+            self.receiver = make_receiver(receiver, cache=cache)
+
+        self.action_space = spaces.Discrete(self.protocol.n_actions)
         texts = self.dataset.texts
         if observation == "features":
             self.featurizer: Featurizer | None = make_featurizer(featurizer)
@@ -107,15 +167,14 @@ class PersuasionEnv(gym.Env):
     def step(self, action):
         if self._item_index is None:
             raise PersuasionGymError("the episode is over (or never began): call reset() before step()")
-        signal_index = self._check_action(action)
+        action = self._check_action(action)
         index = self._item_index
         # A Receiver error propagates from here with the episode intact: step() can be retried.
-        outcome, extra = self._play([index], [signal_index])[0]
+        batch = self._step_batch(np.array([index]), np.array([action]), self.np_random)
         self._item_index = None
-        info = {**self._item_info(index), "action": signal_index, "signal": self.signals[signal_index],
-                **extra, **outcome.info()}
+        info = {**self._item_info(index), **self._episode_info(batch, 0, action)}
         self._last = info
-        return self._observation(index), outcome.reward, True, False, info
+        return self._observation(index), float(batch.rewards[0]), True, False, info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
@@ -127,36 +186,45 @@ class PersuasionEnv(gym.Env):
             f"[{last['item_id']}] {last[self.task.text_key]}\n"
             f"signal: {last['signal'] or '(none)'}\n"
             f"response: {last['response']}\n"
-            f"answer: {last['answer']} (gold {last['gold']}) reward: {float(last['correct'])}"
+            f"answer: {last['answer']} (gold {last['gold']}) reward: {last['reward']}"
         )
 
     def close(self) -> None:
-        if self._owns_receiver:
+        if self._owns_receiver and self.receiver is not None:
             self.receiver.close()
 
     # -- beyond the Gymnasium API --------------------------------------------------------------
     def evaluate(
         self, actions: Sequence[int], item_indices: Sequence[int] | None = None, progress: bool = False
     ) -> list[Outcome]:
-        """Score one signal per item in one concurrent batch (first sample of each cell).
-
-        ``actions[j]`` is the signal for item ``item_indices[j]`` (default: every item in order).
-        Does not touch the episode in progress. ``progress=True`` shows the Receiver's progress.
-        """
+        """Score one signal per item in one concurrent batch (first sample of each cell),
+        under the ``direct`` reading: ``actions[j]``'s signal text goes with item
+        ``item_indices[j]`` (default: every item in order). Leaves the episode and the
+        protocol's state alone. ``progress=True`` shows the Receiver's progress."""
         indices = list(range(len(self.dataset))) if item_indices is None else [int(i) for i in item_indices]
         if len(actions) != len(indices):
             raise ConfigError(f"{len(actions)} actions for {len(indices)} items: pass one action per item")
-        played = self._play(indices, [self._check_action(a) for a in actions], count_visits=False, progress=progress)
-        return [outcome for outcome, _ in played]
+        columns = np.array([self._check_signal(a) for a in actions], dtype=np.int64)
+        batch = self._ask(np.asarray(indices, dtype=np.int64), columns, np.zeros(len(indices), np.int64), progress)
+        if batch.outcomes is not None:
+            return batch.outcomes
+        return [self._table_outcome(batch, j) for j in range(len(indices))]
 
     def provenance(self) -> dict[str, Any]:
         """What made this env's rewards, as result files record it."""
+        source: dict[str, Any]
+        if self.table is not None:
+            source = {"receiver": self.table.meta["receiver"], "table": {
+                k: self.table.meta[k] for k in ("created", "package_version") if k in self.table.meta}}
+            source["table"]["reward"] = self.table_reward
+        else:
+            source = {"receiver": self.receiver.identity}
         return {
             "package_version": persuasion_gym.__version__,
             "task": self.task.name,
             "dataset": {"name": self.dataset.name, "split": self.dataset.split, "source": self.dataset.source,
                         "sha256": self.dataset.sha256, "n_items": len(self.dataset)},
-            "receiver": self.receiver.identity,
+            **source,
             "signals": list(self.signals),
             "signals_sha256": self.signals.fingerprint,
             "protocol": self.protocol.name,
@@ -164,9 +232,83 @@ class PersuasionEnv(gym.Env):
             "samples_per_cell": self.samples_per_cell,
         }
 
-    # -- internals -------------------------------------------------------------------------------
+    # -- the batched core -------------------------------------------------------------------------
+    def _step_batch(
+        self, indices: np.ndarray, actions: np.ndarray, rng: np.random.Generator, progress: bool = False
+    ) -> StepBatch:
+        """Play one episode per (item, action): the protocol picks each context, the Receiver
+        (or the table) answers, the protocol learns from the rewards."""
+        chosen, beliefs = self.protocol.choose(actions, indices, rng)
+        if self.table is not None:
+            if self.table_reward == "mean":
+                samples = np.zeros(len(indices), dtype=np.int64)
+            else:
+                samples = rng.integers(self.table.n_samples, size=len(indices))
+        else:
+            # The k-th visit of a cell asks for sample k mod S: at most S paid calls per cell,
+            # and a rerun with the same seeds is served entirely from the cache.
+            samples = np.array([self._visits[(int(i), int(c))] % self.samples_per_cell
+                                for i, c in zip(indices, chosen)], dtype=np.int64)
+        batch = self._ask(indices, chosen, samples, progress)
+        batch.beliefs = beliefs
+        if self.table is None:  # only once answered: a failed call does not use up a sample
+            self._visits.update(zip(indices.tolist(), chosen.tolist()))
+        self.protocol.observe(indices, actions, chosen, batch.rewards)
+        return batch
+
+    def _ask(self, indices: np.ndarray, chosen: np.ndarray, samples: np.ndarray, progress: bool) -> StepBatch:
+        """Rewards of items with information items ``chosen`` (-1: none), sample ``samples``."""
+        if self.table is not None:
+            rows = self._rows[indices]
+            columns = np.where(chosen >= 0, chosen, self._empty_column if self._empty_column is not None else 0)
+            if self.table_reward == "mean":
+                rewards = self.table.utilities[rows, columns]
+            else:
+                rewards = self.table.scores[rows, columns, samples].astype(np.float64)
+            return StepBatch(rewards, chosen, samples, None, None, rows, columns)
+        contexts = [self.signals[c] if c >= 0 else "" for c in chosen]
+        items = [self.dataset.items[i] for i in indices]
+        on_error = "return" if self.on_receiver_error == "zero" else "raise"
+        outcomes = exchange(self.task, self.receiver, items, contexts, samples.tolist(),
+                            on_error=on_error, progress=progress)
+        return StepBatch(np.array([o.reward for o in outcomes]), chosen, samples, None, outcomes)
+
+    def _table_outcome(self, batch: StepBatch, j: int) -> Outcome:
+        from persuasion_gym.receivers import Usage
+
+        r, c, s = int(batch.rows[j]), int(batch.columns[j]), int(batch.samples[j])
+        table = self.table
+        return Outcome(
+            context=self.signals[int(batch.chosen[j])] if batch.chosen[j] >= 0 else "",
+            response=table.responses[r][c][s], answer=table.answers[r][c][s],
+            correct=bool(table.scores[r, c, s] >= 1.0), reward=float(batch.rewards[j]),
+            usage=Usage(int(table.prompt_tokens[r, c, s]), int(table.completion_tokens[r, c, s])),
+            latency_s=float(table.latency_s[r, c, s]), cached=True,
+        )
+
+    def _episode_info(self, batch: StepBatch, j: int, action: int) -> dict[str, Any]:
+        outcome = batch.outcomes[j] if batch.outcomes is not None else self._table_outcome(batch, j)
+        info: dict[str, Any] = {"action": action, "signal": self._signal_text(action),
+                                "sample": int(batch.samples[j]), "reward": float(batch.rewards[j]), **outcome.info()}
+        if batch.beliefs is not None:
+            chosen = int(batch.chosen[j])
+            info["posterior" if self.protocol.name == "posterior" else "prior"] = batch.beliefs[j].copy()
+            info["information_index"] = chosen
+            info["information_item"] = self.signals[chosen]
+        return info
+
+    def _signal_text(self, action: int) -> str:
+        return self.signals[action] if action < len(self.signals) else f"<signal {action}>"
+
+    # -- checks and views -----------------------------------------------------------------------
     def _check_action(self, action: Any) -> int:
-        n = self.action_space.n
+        return self._check_index(action, self.action_space.n, "signal index")
+
+    def _check_signal(self, action: Any) -> int:
+        return self._check_index(action, len(self.signals), "signal index")
+
+    @staticmethod
+    def _check_index(action: Any, n: int, what: str) -> int:
         if isinstance(action, str):
             raise InvalidActionError(
                 f"action {action!r} is text: actions are signal indices; pass an integer in 0..{n - 1} "
@@ -175,8 +317,7 @@ class PersuasionEnv(gym.Env):
         array = np.asarray(action) if action is not None else np.asarray(None, dtype=object)
         if array.size != 1 or array.dtype.kind not in "iu" or not 0 <= int(array.item()) < n:
             raise InvalidActionError(
-                f"action {action!r} is not a signal index: pass an integer in 0..{n - 1} "
-                f"(this env's {n} signals)"
+                f"action {action!r} is not a {what}: pass an integer in 0..{n - 1} (this env's {n} signals)"
             )
         return int(array.item())
 
@@ -188,22 +329,3 @@ class PersuasionEnv(gym.Env):
     def _item_info(self, index: int) -> dict[str, Any]:
         item = self.dataset.items[index]
         return {self.task.text_key: item.text, "item_id": item.item_id, "item_index": index, "gold": item.gold}
-
-    def _play(
-        self, indices: list[int], signal_indices: list[int], count_visits: bool = True, progress: bool = False
-    ) -> list[tuple[Outcome, dict[str, Any]]]:
-        contexts, extras, samples = [], [], []
-        for index, signal_index in zip(indices, signal_indices):
-            context, extra = self.protocol.context(self.signals[signal_index], index, self.np_random)
-            contexts.append(context)
-            # The k-th visit of a cell asks for sample k mod S: at most S paid calls per cell,
-            # and a rerun with the same seeds is served entirely from the cache.
-            sample = self._visits[(index, signal_index)] % self.samples_per_cell if count_visits else 0
-            samples.append(sample)
-            extras.append({**extra, "sample": sample})
-        on_error = "return" if self.on_receiver_error == "zero" else "raise"
-        items = [self.dataset.items[i] for i in indices]
-        outcomes = exchange(self.task, self.receiver, items, contexts, samples, on_error=on_error, progress=progress)
-        if count_visits:  # only once answered: a failed call does not use up a sample
-            self._visits.update(zip(indices, signal_indices))
-        return list(zip(outcomes, extras))

@@ -1,0 +1,103 @@
+"""The native vector env: N persuasion episodes per step, answered as one batch.
+
+A live Receiver gets the N prompts as one concurrent batch; a recorded table is indexed with
+numpy. Every episode lasts one step, so sub-envs reset in the same step (``AutoresetMode.
+SAME_STEP``): ``step`` returns the next items' observations, with the finished ones in
+``info["final_obs"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from persuasion_gym.envs.gsm8k import GSM8KEnv
+from persuasion_gym.envs.persuasion_env import PersuasionEnv
+from persuasion_gym.envs.table import TableEnv
+from persuasion_gym.errors import ConfigError, InvalidActionError
+
+
+class PersuasionVectorEnv(VectorEnv):
+    """``num_envs`` persuasion episodes at a time over one env's items, Receiver and protocol.
+
+    Observations stack the single env's (a `(N, d)` float32 array, or a tuple of N texts);
+    actions are an `(N,)` integer array. `info` holds per-episode arrays: `item_index`,
+    `action`, `information_index` (the context the Receiver saw, -1 for none), `correct`,
+    `sample`, and for live Receivers `response`, `answer`, `cached`, `total_tokens`.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, env: PersuasionEnv, num_envs: int):
+        if num_envs < 1:
+            raise ConfigError(f"num_envs={num_envs}: must be at least 1")
+        self.env, self.num_envs = env, num_envs
+        self.single_observation_space = env.observation_space
+        self.single_action_space = env.action_space
+        self.observation_space = batch_space(env.observation_space, num_envs)
+        self.action_space = batch_space(env.action_space, num_envs)
+        self.render_mode = None
+        self._items: np.ndarray | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        items = (options or {}).get("item_indices")
+        if items is None:
+            items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
+        self._items = np.asarray(items, dtype=np.int64)
+        if self._items.shape != (self.num_envs,) or not ((0 <= self._items) & (self._items < len(self.env.dataset))).all():
+            raise ConfigError(f"options['item_indices'] must be {self.num_envs} indices in 0..{len(self.env.dataset) - 1}")
+        return self._observations(self._items), {"item_index": self._items.copy()}
+
+    def step(self, actions):
+        if self._items is None:
+            raise ConfigError("call reset() before step()")
+        actions = self._check(actions)
+        items = self._items
+        batch = self.env._step_batch(items, actions, self.np_random)
+        finished = self._observations(items)
+        self._items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
+        info: dict[str, Any] = {
+            "item_index": items, "action": actions, "information_index": batch.chosen,
+            "correct": batch.rewards >= 1.0, "sample": batch.samples,
+            "final_obs": finished, "_final_obs": np.ones(self.num_envs, dtype=bool),
+            "next_item_index": self._items.copy(),
+        }
+        if batch.outcomes is not None:
+            info["response"] = np.array([o.response for o in batch.outcomes], dtype=object)
+            info["answer"] = np.array([o.answer for o in batch.outcomes], dtype=object)
+            info["cached"] = np.array([o.cached for o in batch.outcomes])
+            info["total_tokens"] = np.array([o.usage.total_tokens for o in batch.outcomes])
+        ones = np.ones(self.num_envs, dtype=bool)
+        return self._observations(self._items), batch.rewards.astype(np.float64), ones, ~ones, info
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self.env.close()
+
+    def _observations(self, items: np.ndarray):
+        if self.env.features is not None:
+            return self.env.features[items]
+        return tuple(self.env.dataset.items[i].text for i in items)
+
+    def _check(self, actions) -> np.ndarray:
+        array = np.asarray(actions)
+        n = self.single_action_space.n
+        if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or not ((0 <= array) & (array < n)).all():
+            raise InvalidActionError(
+                f"actions {actions!r} are not {self.num_envs} signal indices: pass an integer array of "
+                f"shape ({self.num_envs},) with values in 0..{n - 1}"
+            )
+        return array.astype(np.int64)
+
+
+def gsm8k_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+    """``gym.make_vec("Persuasion-GSM8K-v0", num_envs=N, ...)`` (the vector entry point)."""
+    return PersuasionVectorEnv(GSM8KEnv(**kwargs), num_envs)
+
+
+def table_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+    """``gym.make_vec("Persuasion-Table-v0", num_envs=N, table=PATH)``."""
+    return PersuasionVectorEnv(TableEnv(**kwargs), num_envs)

@@ -1,0 +1,85 @@
+"""The Bayesian-persuasion math, in one place (see ``shared/design/protocols.md``).
+
+Notation: m information items x (the states), K signals g, n task items q.
+- ``utilities`` u: (n, m), u[q, x] = expected score of the Receiver answering q with x.
+- state theta(q) = argmax_x u[q, x] (ties to the lowest index).
+- prior mu_0: (m,), the frequency of each state.
+- scheme sigma: (m, K), sigma[x, g] = P(g | theta(q) = x), the Advisor's committed scheme.
+- policy pi: (n, K), pi[q, g] = P(g | q).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def states(utilities: np.ndarray) -> np.ndarray:
+    """theta(q) for each row of ``utilities`` (ties go to the lowest index)."""
+    return np.argmax(np.asarray(utilities), axis=1)
+
+
+def state_prior(state_of: np.ndarray, m: int) -> np.ndarray:
+    """mu_0: how often each of the m states occurs among ``state_of``."""
+    counts = np.bincount(np.asarray(state_of, dtype=np.int64), minlength=m).astype(np.float64)
+    if counts.sum() == 0:
+        return np.full(m, 1.0 / m)
+    return counts / counts.sum()
+
+
+def posteriors(prior: np.ndarray, scheme: np.ndarray) -> np.ndarray:
+    """mu_g for every signal: (K, m), row g proportional to mu_0(x) * sigma(g | x).
+
+    A signal the scheme never sends (probability 0 under the prior) leaves the prior: the
+    Receiver has nothing to update on.
+    """
+    prior, scheme = np.asarray(prior, dtype=np.float64), np.asarray(scheme, dtype=np.float64)
+    joint = prior[:, None] * scheme  # (m, K)
+    totals = joint.sum(axis=0)  # P(g)
+    result = np.where(totals > 0, joint / np.where(totals > 0, totals, 1.0), prior[:, None])
+    return result.T
+
+
+def posterior(prior: np.ndarray, scheme: np.ndarray, signal: int) -> np.ndarray:
+    """mu_g(x) proportional to mu_0(x) * sigma(g | x), for one signal g."""
+    return posteriors(prior, scheme)[signal]
+
+
+def scheme_from_counts(counts: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """sigma from (state, signal) counts with a symmetric Dirichlet(alpha) prior per state;
+    a state never seen (and alpha = 0) gets the uniform distribution."""
+    counts = np.asarray(counts, dtype=np.float64) + alpha
+    totals = counts.sum(axis=1, keepdims=True)
+    k = counts.shape[1]
+    return np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), 1.0 / k)
+
+
+def scheme_of_policy(policy: np.ndarray, state_of: np.ndarray, m: int) -> np.ndarray:
+    """The exact committed scheme of a policy: sigma(g | x) = mean of pi(g | q) over the q
+    whose state is x (uniform for a state no item has)."""
+    policy = np.asarray(policy, dtype=np.float64)
+    sums = np.zeros((m, policy.shape[1]))
+    np.add.at(sums, np.asarray(state_of), policy)
+    return scheme_from_counts(sums, alpha=0.0)
+
+
+def as_policy(actions_or_policy: np.ndarray, k: int) -> np.ndarray:
+    """A policy matrix (n, K) from per-item actions (n,) or an existing matrix."""
+    array = np.asarray(actions_or_policy)
+    if array.ndim == 1:
+        return np.eye(k)[array.astype(np.int64)]
+    if array.ndim != 2 or array.shape[1] != k:
+        raise ValueError(f"a policy is (items,) actions or an (items, {k}) matrix, got shape {array.shape}")
+    if not np.allclose(array.sum(axis=1), 1.0) or (array < 0).any():
+        raise ValueError("each row of a stochastic policy must be a probability distribution")
+    return array.astype(np.float64)
+
+
+def posterior_value(utilities: np.ndarray, policy: np.ndarray, prior: np.ndarray, scheme: np.ndarray) -> float:
+    """Expected reward under ``posterior``: E_q sum_g pi(g|q) sum_x mu_g(x) u(q, x)."""
+    mu = posteriors(prior, scheme)  # (K, m)
+    return float(np.mean(np.sum(policy * (np.asarray(utilities) @ mu.T), axis=1)))
+
+
+def prior_value(utilities: np.ndarray, prior: np.ndarray) -> float:
+    """Expected reward under ``prior``: E_q sum_x mu_0(x) u(q, x)."""
+    return float(np.mean(np.asarray(utilities) @ np.asarray(prior)))

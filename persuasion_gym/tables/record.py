@@ -1,0 +1,73 @@
+"""Recording a response table: every (item, signal) cell, S samples, one batched pass.
+
+Every response is cached the moment it arrives (see ``Receiver.respond``), so a recording
+killed at any point and run again pays for nothing twice: finished cells come back from the
+cache and only the rest are asked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+import persuasion_gym
+from persuasion_gym.persuasion import exchange
+from persuasion_gym.receivers import Receiver
+from persuasion_gym.tables.table import ResponseTable
+from persuasion_gym.signals import SignalLibrary
+from persuasion_gym.tasks import Dataset, Task
+
+
+def record(
+    task: Task,
+    receiver: Receiver,
+    dataset: Dataset,
+    signals: Sequence[str],
+    samples: int = 1,
+    out: str | Path | None = None,
+    progress: bool = True,
+    env_id: str | None = None,
+) -> ResponseTable:
+    """Ask ``receiver`` every item of ``dataset`` with every signal, ``samples`` times each;
+    return the table (and write it to ``out`` when given)."""
+    if samples < 1:
+        raise ValueError(f"samples={samples}: record at least one sample per cell")
+    n, k = len(dataset), len(signals)
+    cells = [(i, j, s) for i in range(n) for j in range(k) for s in range(samples)]
+    outcomes = exchange(
+        task, receiver,
+        [dataset.items[i] for i, _, _ in cells], [signals[j] for _, j, _ in cells], [s for _, _, s in cells],
+        progress=progress,
+    )
+    shape = (n, k, samples)
+    scores = np.array([o.reward for o in outcomes], dtype=np.float32).reshape(shape)
+    prompt_tokens = np.array([o.usage.prompt_tokens for o in outcomes], dtype=np.int32).reshape(shape)
+    completion_tokens = np.array([o.usage.completion_tokens for o in outcomes], dtype=np.int32).reshape(shape)
+    latency = np.array([o.latency_s for o in outcomes], dtype=np.float32).reshape(shape)
+    nest = lambda values: [[values[(i * k + j) * samples:(i * k + j + 1) * samples] for j in range(k)] for i in range(n)]  # noqa: E731
+    example = dataset.items[0]
+    meta = {
+        "task": task.name,
+        "env_id": env_id,
+        "dataset": {"name": dataset.name, "split": dataset.split, "source": dataset.source,
+                    "sha256": dataset.sha256, "n_items": n},
+        "receiver": receiver.identity,
+        "samples": samples,
+        "signals_sha256": SignalLibrary(signals).fingerprint,
+        "prompt_example": task.build_messages(example, "{signal}"),
+        "usage": {"prompt_tokens": int(prompt_tokens.sum()), "completion_tokens": int(completion_tokens.sum())},
+        "package_version": persuasion_gym.__version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    table = ResponseTable(
+        meta=meta, item_ids=[i.item_id for i in dataset.items], item_texts=dataset.texts,
+        golds=[i.gold for i in dataset.items], signals=list(signals), scores=scores,
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_s=latency,
+        responses=nest([o.response for o in outcomes]), answers=nest([o.answer for o in outcomes]),
+    )
+    if out is not None:
+        table.save(out)
+    return table

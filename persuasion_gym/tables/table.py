@@ -1,0 +1,139 @@
+"""Response tables: every (task item, signal) cell's recorded, scored Receiver responses.
+
+One ``.npz`` file, self-describing and portable (no pickle): the scores (items x signals x
+samples), token counts, latencies, the response texts and extracted answers, the items
+(ids, texts, gold answers), the signal texts, and metadata (Receiver identity with its decoding
+parameters, dataset name/split/source/hash, package version, date).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from persuasion_gym.errors import DataError
+from persuasion_gym.tasks import Dataset, TaskItem
+
+FORMAT = "persuasion-gym-table/1"
+
+
+@dataclass
+class ResponseTable:
+    """Recorded scored responses; ``scores[i, k, s]`` is sample s of item i with signal k."""
+
+    meta: dict[str, Any]
+    item_ids: list[str]
+    item_texts: list[str]
+    golds: list[str]
+    signals: list[str]
+    scores: np.ndarray  # float32 (items, signals, samples)
+    prompt_tokens: np.ndarray  # int32, same shape
+    completion_tokens: np.ndarray
+    latency_s: np.ndarray  # float32, same shape
+    responses: list = field(repr=False)  # nested lists [item][signal][sample] of str
+    answers: list = field(repr=False)  # same nesting, str or None
+
+    def __post_init__(self) -> None:
+        n, k = len(self.item_ids), len(self.signals)
+        if self.scores.ndim != 3 or self.scores.shape[:2] != (n, k):
+            raise DataError(f"table scores have shape {self.scores.shape}, expected ({n}, {k}, samples)")
+
+    # -- views ---------------------------------------------------------------------------------
+    @property
+    def n_items(self) -> int:
+        return self.scores.shape[0]
+
+    @property
+    def n_samples(self) -> int:
+        return self.scores.shape[2]
+
+    @property
+    def utilities(self) -> np.ndarray:
+        """u[i, k]: the mean recorded score of each cell (the exact expected reward)."""
+        return self.scores.mean(axis=2, dtype=np.float64)
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def dataset(self) -> Dataset:
+        """The table's items as a Dataset (no data files needed)."""
+        info = self.meta["dataset"]
+        items = tuple(TaskItem(i, t, g) for i, t, g in zip(self.item_ids, self.item_texts, self.golds))
+        return Dataset(info["name"], info["split"], items, info["source"], info["sha256"])
+
+    def rows_for(self, dataset: Dataset) -> np.ndarray:
+        """The table row of each item of ``dataset``; a clear error if any is not recorded."""
+        if dataset.name != self.meta["dataset"]["name"] or dataset.sha256 != self.meta["dataset"]["sha256"]:
+            raise DataError(
+                f"the table was recorded on {self.meta['dataset']['name']} (sha256 "
+                f"{self.meta['dataset']['sha256'][:12]}...), the env loads {dataset.name} (sha256 "
+                f"{dataset.sha256[:12]}...): record a table for this data set"
+            )
+        index = {item_id: row for row, item_id in enumerate(self.item_ids)}
+        rows = []
+        for item in dataset.items:
+            row = index.get(item.item_id)
+            if row is None or self.item_texts[row] != item.text:
+                raise DataError(
+                    f"item {item.item_id} is not in the table ({self.n_items} items, "
+                    f"{self.item_ids[0]}..{self.item_ids[-1]}): use max_items <= {self.n_items} "
+                    "and the same split, or record the missing items"
+                )
+            rows.append(row)
+        return np.asarray(rows, dtype=np.int64)
+
+    def check_signals(self, signals: list[str]) -> None:
+        if list(signals) != self.signals:
+            raise DataError(
+                f"the env's {len(signals)} signals differ from the table's {len(self.signals)} "
+                f"(first difference at index {_first_difference(list(signals), self.signals)}): pass "
+                "signals=None to use the table's, or record a table with these signals"
+            )
+
+    # -- files ---------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the table atomically (a reader never sees half a file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {**self.meta, "format": FORMAT}
+        texts = {"item_ids": self.item_ids, "item_texts": self.item_texts, "golds": self.golds,
+                 "signals": self.signals, "responses": self.responses, "answers": self.answers}
+        handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        with os.fdopen(handle, "wb") as out:
+            np.savez_compressed(
+                out, meta=np.array(json.dumps(meta)), texts=np.array(json.dumps(texts)),
+                scores=self.scores.astype(np.float32), prompt_tokens=self.prompt_tokens.astype(np.int32),
+                completion_tokens=self.completion_tokens.astype(np.int32), latency_s=self.latency_s.astype(np.float32),
+            )
+        os.replace(tmp, path)
+        return path
+
+
+def load_table(source: str | Path | ResponseTable) -> ResponseTable:
+    """A table from its ``.npz`` file (or a table passed through)."""
+    if isinstance(source, ResponseTable):
+        return source
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise DataError(f"no table at {path}: record one with `persuasion-gym record ... --out {path}`")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta, texts = json.loads(str(data["meta"])), json.loads(str(data["texts"]))
+            arrays = {name: data[name] for name in ("scores", "prompt_tokens", "completion_tokens", "latency_s")}
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path} is not a persuasion-gym table ({type(exc).__name__}: {exc})") from None
+    if meta.get("format") != FORMAT:
+        raise DataError(f"{path} has format {meta.get('format')!r}; this version reads {FORMAT}")
+    return ResponseTable(meta=meta, **texts, **arrays)
+
+
+def _first_difference(a: list[str], b: list[str]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
