@@ -49,7 +49,7 @@ class ScriptedChatServer:
         self.in_flight = self.max_in_flight = 0
         self._faults: deque[int | str] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server = _Server(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -99,6 +99,10 @@ class ScriptedChatServer:
             self.in_flight -= 1
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default 5 drops bursts of new connections (1 s SYN retries)
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -106,6 +110,7 @@ def _words(text: str) -> int:
 def _handler_for(server: ScriptedChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stall
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
             pass
@@ -184,3 +189,22 @@ def _handler_for(server: ScriptedChatServer) -> type[BaseHTTPRequestHandler]:
             })
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m persuasion_gym.testing --port 8000 --latency 0.1``: serve until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A scripted OpenAI-compatible server on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--model", default="scripted")
+    parser.add_argument("--text", default=None, help="answer every request with this text (default: echo)")
+    args = parser.parse_args(argv)
+    reply = echo_reply if args.text is None else (lambda messages: args.text)
+    server = ScriptedChatServer(reply, args.model, args.latency, port=args.port)
+    print(f"serving {args.model!r} at {server.url}", flush=True)
+    try:
+        server._server.serve_forever(poll_interval=0.05)
+    except KeyboardInterrupt:
+        pass
