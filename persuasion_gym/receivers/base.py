@@ -103,7 +103,9 @@ class Receiver(ABC):
         errors: list[ReceiverError] = []
         if todo:
             groups = list(todo.values())
-            with tqdm(total=len(groups), desc=f"{self.kind} receiver", unit="resp", disable=not progress) as bar:
+            done = len(requests) - sum(map(len, groups))  # from the cache: a resumed run starts there
+            with tqdm(total=len(requests), initial=done, desc=f"{self.kind} receiver", unit="resp",
+                      disable=not progress) as bar:
                 for j, out in self._generate([requests[g[0]] for g in groups]):
                     self.stats.calls += 1
                     if isinstance(out, ReceiverError):
@@ -117,7 +119,7 @@ class Receiver(ABC):
                     for i in groups[j]:
                         results[i] = out
                     bar.set_postfix(self._postfix(), refresh=False)
-                    bar.update()
+                    bar.update(len(groups[j]))
         if errors and on_error == "raise":
             raise errors[0]
         return results  # type: ignore[return-value]
