@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 setup: $(VENV)/.installed
 
 demo: setup
-	$(BIN)/python examples/train_ppo_gsm8k.py $(if $(RECEIVER),--receiver '$(RECEIVER)')
+	$(BIN)/persuasion-gym demo $(if $(RECEIVER),--receiver '$(RECEIVER)')
 
 test: setup
 	$(BIN)/python -m pytest

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
-from persuasion_gym.errors import PersuasionGymError
+from persuasion_gym.errors import ConfigError, PersuasionGymError
 
 
 def _envs(args: argparse.Namespace) -> int:
@@ -72,6 +73,65 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from agents.train_cli import train
+
+    meta = train(args.env, args.receiver, args.algo, args.timesteps, args.out, args.split, args.n_items,
+                 args.eval_receiver, args.eval_split, args.eval_items, args.eval_freq, args.n_envs, args.resume,
+                 args.seed, args.featurizer)
+    print(json.dumps({k: v for k, v in meta.items() if k != "curve"}, indent=2))
+    return 0
+
+
+def _settings(args: argparse.Namespace):
+    from agents.benchmark import Setting
+
+    receivers = args.receiver.split(",")
+    trains = args.train_receiver.split(",") if args.train_receiver else [None] * len(receivers)
+    if len(trains) != len(receivers):
+        raise ConfigError("--train-receiver takes one spec per --receiver spec")
+    return [Setting(env, receiver, args.split, args.n_items, train, args.train_split, args.train_items)
+            for env in args.env.split(",") for receiver, train in zip(receivers, trains)]
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from agents.benchmark import run_benchmark
+
+    rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed, args.featurizer)
+    from agents.benchmark import markdown
+
+    print(markdown(rows))
+    print(f"results: {args.out}/results.json, results.csv, results.md; figure: {args.out}/accuracy.png")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The main job: record train and test tables, train the Advisors on the first, benchmark
+    them on the second."""
+    from pathlib import Path
+
+    from agents.benchmark import Setting, markdown, run_benchmark
+    from persuasion_gym.receivers import make_receiver
+    from persuasion_gym.tables import record
+    from persuasion_gym.tasks import GSM8KTask
+
+    out = Path(args.out)
+    receiver = make_receiver(args.receiver)
+    print(f"Receiver: {receiver!r}", file=sys.stderr)
+    task = GSM8KTask()
+    tables = {}
+    for split, n in (("train", args.train_items), ("test", args.test_items)):
+        dataset = task.load(split, args.data_path, n)
+        print(f"recording {split}: {len(dataset)} questions x {len(task.default_signals)} signals", file=sys.stderr)
+        tables[split] = out / f"{split}.npz"
+        record(task, receiver, dataset, list(task.default_signals), out=tables[split], env_id="Persuasion-GSM8K-v0")
+    setting = Setting("Persuasion-Table-v0", f"table:{tables['test']}", train_receiver=f"table:{tables['train']}")
+    rows = run_benchmark([setting], args.policies.split(","), out / "bench", args.timesteps, args.seed, args.featurizer)
+    print(markdown(rows))
+    print(f"figure: {out / 'bench' / 'accuracy.png'}  results: {out / 'bench' / 'results.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from persuasion_gym import __version__
 
@@ -99,14 +159,61 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--price-in", type=float, default=0.0, help="USD per million prompt tokens (for the cost shown)")
     rec.add_argument("--price-out", type=float, default=0.0, help="USD per million completion tokens")
     rec.set_defaults(run=_record)
+
+    tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN or a bandit)")
+    tr.add_argument("--env", default="Persuasion-GSM8K-v0")
+    tr.add_argument("--receiver", default="auto", help="receiver spec, or table:PATH")
+    tr.add_argument("--algo", default="ppo", help="ppo, a2c, dqn, epsilon-greedy, ucb, thompson, linucb")
+    tr.add_argument("--timesteps", type=int, default=20_000)
+    tr.add_argument("--out", required=True, help="directory for the model, checkpoints, logs")
+    tr.add_argument("--split", default="train", choices=["train", "test"])
+    tr.add_argument("--n-items", type=int, default=None)
+    tr.add_argument("--eval-receiver", default=None, help="receiver for held-out evaluation (default: --receiver)")
+    tr.add_argument("--eval-split", default="test", choices=["train", "test"])
+    tr.add_argument("--eval-items", type=int, default=100)
+    tr.add_argument("--eval-freq", type=int, default=5_000, help="timesteps between evaluations and checkpoints")
+    tr.add_argument("--n-envs", type=int, default=16)
+    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    tr.set_defaults(run=_train)
+
+    default_policies = "none,random,best-fixed,oracle,epsilon-greedy,ucb,thompson,linucb,ppo"
+    be = commands.add_parser("bench", help="benchmark signaling policies on held-out items")
+    be.add_argument("--env", default="Persuasion-GSM8K-v0", help="env ids, comma-separated")
+    be.add_argument("--receiver", default="auto", help="receiver specs (or table:PATH), comma-separated")
+    be.add_argument("--train-receiver", default=None, help="where trained policies learn (one per --receiver; tables need it)")
+    be.add_argument("--policies", default=default_policies)
+    be.add_argument("--split", default="test", choices=["train", "test"])
+    be.add_argument("--n-items", type=int, default=None)
+    be.add_argument("--train-split", default="train", choices=["train", "test"])
+    be.add_argument("--train-items", type=int, default=None)
+    be.add_argument("--timesteps", type=int, default=20_000, help="training episodes per trained policy")
+    be.add_argument("--out", required=True)
+    be.add_argument("--seed", type=int, default=0)
+    be.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    be.set_defaults(run=_bench)
+
+    de = commands.add_parser("demo", help="the main job: record, train, benchmark (offline by default)")
+    de.add_argument("--receiver", default="auto")
+    de.add_argument("--train-items", type=int, default=24)
+    de.add_argument("--test-items", type=int, default=24)
+    de.add_argument("--policies", default=default_policies)
+    de.add_argument("--timesteps", type=int, default=20_000)
+    de.add_argument("--out", default="runs/demo")
+    de.add_argument("--data-path", default=None)
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    de.set_defaults(run=_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return args.run(args)
-    except PersuasionGymError as exc:
+    except (PersuasionGymError, ValueError) as exc:
         print(f"persuasion-gym: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,250 @@
+"""The benchmark harness: signaling policies x envs x Receivers, on held-out items.
+
+Each (env, Receiver, policy) run is written to ``DIR/runs/`` as soon as it finishes, so an
+interrupted benchmark resumes with the runs it had; Receiver calls go through the cache and
+are never paid twice. On a table the per-item rewards are exact (the cells' means); on a live
+Receiver they are one scored response per item.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import persuasion_gym
+from agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
+from agents.baselines import BestFixed, NoSignal, Oracle, UniformRandom
+from agents.deep import SB3Policy
+from agents.policy import Policy
+from agents.statistics import bootstrap_ci, paired_p_value
+from agents.training import train_online
+from persuasion_gym.tables import load_table
+
+POLICIES: dict[str, Callable[[], Policy]] = {
+    "none": NoSignal,
+    "random": UniformRandom,
+    "best-fixed": BestFixed,
+    "oracle": Oracle,
+    "epsilon-greedy": EpsilonGreedy,
+    "ucb": UCB1,
+    "thompson": ThompsonSampling,
+    "linucb": LinUCB,
+    "ppo": lambda: SB3Policy("ppo"),
+    "a2c": lambda: SB3Policy("a2c"),
+    "dqn": lambda: SB3Policy("dqn"),
+}
+UNTRAINED = {"none", "random"}
+
+
+def make_env(env_id: str, receiver: str, split: str, n_items: int | None, featurizer: str = "auto") -> gym.Env:
+    """An env for a benchmark setting; ``receiver="table:PATH"`` replays a table."""
+    if env_id == "Persuasion-Table-v0":
+        return gym.make(env_id, table=receiver.removeprefix("table:"), max_items=n_items, featurizer=featurizer)
+    if receiver.startswith("table:") and n_items is None:  # every item the table holds
+        n_items = load_table(receiver.removeprefix("table:")).n_items
+    return gym.make(env_id, receiver=receiver, split=split, max_items=n_items, featurizer=featurizer)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80]
+
+
+@dataclass
+class Setting:
+    """Where policies are trained and where they are evaluated."""
+
+    env_id: str
+    receiver: str
+    split: str = "test"
+    n_items: int | None = None
+    train_receiver: str | None = None  # default: ``receiver`` (must be given for tables)
+    train_split: str = "train"
+    train_items: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.env_id}|{self.receiver}|{self.split}|{self.n_items}"
+
+
+def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env: Callable[[], gym.Env],
+               timesteps: int, seed: int, progress: bool) -> dict[str, Any]:
+    """Fit one policy as it needs, act greedily on every held-out item, score the actions."""
+    if policy_name not in POLICIES:
+        raise ValueError(f"unknown policy {policy_name!r}: use one of {', '.join(POLICIES)}")
+    core = eval_env.unwrapped
+    policy = POLICIES[policy_name]()
+    observations = core.features
+    policy.bind(core.action_space.n, observations.shape[1], seed)
+    curve: list[tuple[int, float]] = []
+    if policy_name == "oracle":
+        policy.fit(eval_env)
+    elif policy_name == "none":
+        policy.fit(eval_env)
+    elif policy_name == "best-fixed":
+        policy.fit(train_env())
+    elif isinstance(policy, SB3Policy):
+        policy.fit(train_env(), timesteps, progress=progress, seed=seed)
+        curve = policy.curve
+    elif policy_name not in UNTRAINED:
+        curve = train_online(policy, train_env(), timesteps, seed=seed, progress=progress)
+    n = len(core.dataset)
+    actions = np.asarray(policy.greedy(observations, {"item_index": np.arange(n)}), dtype=np.int64)
+    oracle_value = None
+    if core.table is not None:
+        oracle_value = float(core.table.utilities[core._rows].max(axis=1).mean())
+        rewards = core.table.utilities[core._rows, actions]
+        tokens, calls, cost = int((core.table.prompt_tokens + core.table.completion_tokens)[core._rows, actions].sum()), 0, 0.0
+    else:
+        outcomes = core.evaluate(actions, progress=progress)
+        rewards = np.array([o.reward for o in outcomes])
+        tokens = sum(o.usage.total_tokens for o in outcomes)
+        calls = sum(not o.cached for o in outcomes)
+        receiver = core.receiver
+        cost = sum((o.usage.prompt_tokens * receiver.price_in + o.usage.completion_tokens * receiver.price_out) / 1e6
+                   for o in outcomes if not o.cached)
+    return {"policy": policy_name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
+            "actions": actions.tolist(), "rewards": rewards.tolist(), "curve": curve,
+            "receiver_calls": calls, "tokens": tokens, "cost_usd": cost, "oracle_value": oracle_value,
+            "provenance": core.provenance()}
+
+
+def run_benchmark(
+    settings: Sequence[Setting], policies: Sequence[str], out: str | Path, timesteps: int = 20_000,
+    seed: int = 0, featurizer: str = "auto", progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run every policy on every setting (resuming finished runs from ``out/runs``), then write
+    ``results.json``, ``results.csv``, ``results.md`` and the figures. Returns the summary rows."""
+    out = Path(out)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    runs = []
+    for setting in settings:
+        eval_env = make_env(setting.env_id, setting.receiver, setting.split, setting.n_items, featurizer)
+        cached_train: list[gym.Env] = []
+
+        def train_env(setting: Setting = setting) -> gym.Env:
+            if not cached_train:
+                receiver = setting.train_receiver or setting.receiver
+                if receiver.startswith("table:") and setting.train_receiver is None:
+                    raise ValueError("a table setting needs --train-receiver table:TRAIN.npz: policies are "
+                                     "trained on other items than they are evaluated on")
+                cached_train.append(make_env(setting.env_id, receiver, setting.train_split, setting.train_items, featurizer))
+            return cached_train[0]
+
+        for name in policies:
+            path = out / "runs" / f"{slug(setting.key)}__{name}.json"
+            if path.is_file():
+                runs.append(json.loads(path.read_text()))
+                continue
+            run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress)
+            run["setting"] = setting.__dict__
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(run))
+            tmp.replace(path)
+            runs.append(run)
+    rows = summarize(runs, seed)
+    write_results(rows, runs, out)
+    return rows
+
+
+def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """Per run: accuracy with a 95% bootstrap CI, lift over no signal (points and %) with a
+    paired test, regret against the oracle where the rewards are exact (a table)."""
+    rows = []
+    for run in runs:
+        group = [r for r in runs if r["env"] == run["env"] and r["receiver"] == run["receiver"]]
+        rewards = np.asarray(run["rewards"])
+        accuracy = float(rewards.mean())
+        low, high = bootstrap_ci(rewards, seed=seed)
+        row: dict[str, Any] = {
+            "env": run["env"], "receiver": run["receiver"], "policy": run["policy"], "n_items": len(rewards),
+            "accuracy": accuracy, "ci_low": low, "ci_high": high,
+            "receiver_calls": run["receiver_calls"], "tokens": run["tokens"], "cost_usd": run["cost_usd"],
+        }
+        baseline = next((r for r in group if r["policy"] == "none"), None)
+        if baseline is not None:
+            base = np.asarray(baseline["rewards"])
+            row["lift_points"] = 100 * (accuracy - base.mean())
+            row["lift_percent"] = 100 * (accuracy - base.mean()) / base.mean() if base.mean() > 0 else None
+            row["p_vs_none"] = paired_p_value(rewards, base)
+        if run.get("oracle_value") is not None:  # exact on a table
+            row["regret"] = run["oracle_value"] - accuracy
+        rows.append(row)
+    return rows
+
+
+COLUMNS = ["env", "receiver", "policy", "n_items", "accuracy", "ci_low", "ci_high", "lift_points", "lift_percent",
+           "p_vs_none", "regret", "receiver_calls", "tokens", "cost_usd"]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| env | receiver | policy | accuracy [95% CI] | lift (points) | lift (%) | p vs none | regret | calls | tokens | cost ($) |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(
+            f"| {r['env']} | {r['receiver']} | {r['policy']} | {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
+            f"{_fmt(r.get('lift_points'))} | {_fmt(r.get('lift_percent'))} | {_fmt(r.get('p_vs_none'))} | "
+            f"{_fmt(r.get('regret'))} | {r['receiver_calls']} | {r['tokens']} | {r['cost_usd']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(rows: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path) -> None:
+    provenance = {f"{r['env']}|{r['receiver']}": r["provenance"] for r in runs}
+    (out / "results.json").write_text(json.dumps(
+        {"package_version": persuasion_gym.__version__, "rows": rows, "provenance": provenance}, indent=2))
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, "provenance"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**{c: row.get(c) for c in COLUMNS},
+                             "provenance": json.dumps(provenance[f"{row['env']}|{row['receiver']}"])})
+    (out / "results.md").write_text(markdown(rows))
+    plot(rows, runs, out)
+
+
+def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = sorted({(r["env"], r["receiver"]) for r in rows})
+    fig, axes = plt.subplots(1, len(groups), figsize=(max(6, 1.1 * len(rows) / len(groups)) * len(groups), 4), squeeze=False)
+    for ax, (env, receiver) in zip(axes[0], groups):
+        group = [r for r in rows if (r["env"], r["receiver"]) == (env, receiver)]
+        acc = np.array([r["accuracy"] for r in group])
+        err = np.array([[r["accuracy"] - r["ci_low"] for r in group], [r["ci_high"] - r["accuracy"] for r in group]])
+        ax.bar(range(len(group)), acc, yerr=err, capsize=4, color="#4c72b0")
+        ax.set_xticks(range(len(group)), [r["policy"] for r in group], rotation=30, ha="right")
+        ax.set_ylabel("accuracy (95% bootstrap CI)")
+        ax.set_title(f"{env}\n{receiver[:60]}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy.png", dpi=120)
+    plt.close(fig)
+    curves = [r for r in runs if r.get("curve")]
+    if curves:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for run in curves:
+            steps, values = zip(*run["curve"])
+            ax.plot(steps, values, label=f"{run['policy']} ({run['receiver'][:30]})")
+        ax.set_xlabel("training episodes")
+        ax.set_ylabel("mean reward (moving window)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "learning_curves.png", dpi=120)
+        plt.close(fig)

@@ -1,0 +1,85 @@
+"""Deep-RL Advisors through Stable-Baselines3 (PPO, A2C, DQN), behind the policy protocol.
+
+Training is SB3's own ``learn`` on the native vector env (one Receiver batch per step), with
+SB3 callbacks; models are saved and loaded with SB3's own ``save``/``load``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.policy import Policy
+from agents.training import vectorize
+
+# One-step episodes: nothing to bootstrap (gamma = 0), short rollouts, some entropy early on.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "ppo": {"n_steps": 8, "batch_size": 128, "n_epochs": 10, "learning_rate": 1e-3, "ent_coef": 0.01,
+            "gamma": 0.0, "gae_lambda": 1.0},
+    "a2c": {"n_steps": 4, "learning_rate": 1e-3, "ent_coef": 0.01, "gamma": 0.0, "gae_lambda": 1.0},
+    "dqn": {"learning_rate": 1e-3, "buffer_size": 50_000, "learning_starts": 256, "batch_size": 128,
+            "train_freq": 1, "gradient_steps": 1, "target_update_interval": 500, "gamma": 0.0,
+            "exploration_fraction": 0.3, "exploration_final_eps": 0.02},
+}
+
+
+def sb3_vec_env(env, n_envs: int):
+    """The native vector env over ``env`` as an SB3 VecEnv, with episode statistics (VecMonitor)."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from persuasion_gym.envs.sb3 import as_sb3_vec_env
+
+    return VecMonitor(as_sb3_vec_env(vectorize(env, n_envs)))
+
+
+def algorithm(name: str):
+    from stable_baselines3 import A2C, DQN, PPO
+
+    try:
+        return {"ppo": PPO, "a2c": A2C, "dqn": DQN}[name]
+    except KeyError:
+        raise ValueError(f"unknown SB3 algorithm {name!r}: use ppo, a2c or dqn") from None
+
+
+class SB3Policy(Policy):
+    """An SB3 model as a signaling policy. ``fit`` trains it with ``learn``."""
+
+    def __init__(self, algo: str = "ppo", n_envs: int = 16, callbacks: list | None = None,
+                 tensorboard_log: str | None = None, **kwargs: Any):
+        algorithm(algo)
+        self.algo, self.name, self.n_envs = algo, algo, n_envs
+        self.callbacks, self.tensorboard_log, self.kwargs = callbacks or [], tensorboard_log, kwargs
+        self.model = None
+        self.curve: list[tuple[int, float]] = []
+
+    def make_model(self, env, seed: int = 0):
+        venv = sb3_vec_env(env, 1 if self.algo == "dqn" else self.n_envs)
+        options = {**DEFAULTS[self.algo], **self.kwargs}
+        return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log, **options)
+
+    def fit(self, env, timesteps: int = 0, progress: bool = False, seed: int | None = None) -> None:
+        from agents.progress import TqdmCallback
+
+        if self.model is None:
+            self.model = self.make_model(env, self.rng.integers(2**31) if seed is None else seed)
+        bar = TqdmCallback(timesteps, desc=f"training {self.algo}", disable=not progress)
+        self.model.learn(timesteps, callback=[bar, *self.callbacks], reset_num_timesteps=False)
+        self.curve = bar.curve
+
+    def act(self, observations, info):
+        return np.asarray(self.model.predict(observations, deterministic=False)[0], dtype=np.int64)
+
+    def greedy(self, observations, info):
+        return np.asarray(self.model.predict(observations, deterministic=True)[0], dtype=np.int64)
+
+    def save(self, path: str | Path) -> None:
+        self.model.save(path)
+
+    @classmethod
+    def load(cls, path: str | Path, algo: str = "ppo", env=None) -> SB3Policy:
+        policy = cls(algo)
+        venv = None if env is None else sb3_vec_env(env, policy.n_envs)
+        policy.model = algorithm(algo).load(path, env=venv)
+        return policy

@@ -1,0 +1,45 @@
+"""The one protocol every signaling policy implements.
+
+A policy acts on a batch of observations and the step's info (per-episode arrays, at least
+``item_index``), and may learn from the rewards. ``fit`` is the hook for whatever a policy
+does before acting on held-out items (choose the best fixed signal, train PPO, ...). A new
+policy is a few lines::
+
+    class AlwaysHint(Policy):
+        name = "always-hint"
+        def act(self, observations, info):
+            return np.full(len(observations), 3)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+
+class Policy(ABC):
+    """A signaling policy over ``n_actions`` signals."""
+
+    name: str = "policy"
+
+    def bind(self, n_actions: int, observation_dim: int, seed: int = 0) -> None:
+        """Called once by the harness with the env's sizes, before ``fit``/``act``."""
+        self.n_actions, self.observation_dim = n_actions, observation_dim
+        self.rng = np.random.default_rng(seed)
+
+    def fit(self, env: gym.Env, timesteps: int = 0) -> None:
+        """Prepare on a training env (a single env; ``env.unwrapped`` is a PersuasionEnv)."""
+
+    @abstractmethod
+    def act(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        """One signal index per observation (shape ``(N,)``)."""
+
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, info: dict[str, Any]) -> None:
+        """Learn from a batch of scored episodes (online learners)."""
+
+    def greedy(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        """The actions to evaluate with: no exploration. Defaults to ``act``."""
+        return self.act(observations, info)

@@ -1,0 +1,77 @@
+"""Training entry point behind ``persuasion-gym train``: any Advisor on any persuasion env."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.benchmark import POLICIES, make_env
+from agents.training import train_online
+
+SB3_ALGOS = ("ppo", "a2c", "dqn")
+
+
+def latest_checkpoint(directory: Path, algo: str) -> Path | None:
+    found = [(int(m.group(1)), p) for p in directory.glob(f"{algo}_*_steps.zip")
+             if (m := re.search(r"_(\d+)_steps\.zip$", p.name))]
+    return max(found)[1] if found else None
+
+
+def train(
+    env_id: str, receiver: str, algo: str, timesteps: int, out: str | Path, split: str = "train",
+    n_items: int | None = None, eval_receiver: str | None = None, eval_split: str = "test",
+    eval_items: int | None = 100, eval_freq: int = 5_000, n_envs: int = 16, resume: bool = False,
+    seed: int = 0, featurizer: str = "auto", progress: bool = True,
+) -> dict[str, Any]:
+    """Train ``algo`` and write the model, checkpoints, TensorBoard logs and evaluations to ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = make_env(env_id, receiver, split, n_items, featurizer)
+    if algo not in SB3_ALGOS:
+        if algo not in POLICIES or algo in ("none", "random", "oracle", "best-fixed"):
+            raise ValueError(f"cannot train {algo!r}: use one of {', '.join((*SB3_ALGOS, 'epsilon-greedy', 'ucb', 'thompson', 'linucb'))}")
+        if resume:
+            raise ValueError("--resume continues SB3 checkpoints; bandits train in one go")
+        policy = POLICIES[algo]()
+        policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
+        curve = train_online(policy, env, timesteps, n_envs=n_envs, seed=seed, progress=progress)
+        np.savez(out / "policy.npz", **{k: v for k, v in vars(policy).items() if isinstance(v, np.ndarray)})
+        meta = {"algo": algo, "timesteps": timesteps, "curve": curve, "provenance": env.unwrapped.provenance()}
+        (out / "training.json").write_text(json.dumps(meta, indent=2))
+        return meta
+
+    from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
+
+    from agents.deep import SB3Policy, algorithm, sb3_vec_env
+    from agents.progress import TqdmCallback
+
+    n = 1 if algo == "dqn" else n_envs
+    policy = SB3Policy(algo, n_envs=n, tensorboard_log=str(out / "tensorboard"))
+    policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
+    checkpoint = latest_checkpoint(out / "checkpoints", algo) if resume else None
+    if checkpoint is not None:
+        policy.model = algorithm(algo).load(checkpoint, env=sb3_vec_env(env, n), tensorboard_log=str(out / "tensorboard"))
+    else:
+        if resume:
+            print(f"no checkpoint in {out / 'checkpoints'}: starting afresh")
+        policy.model = policy.make_model(env, seed)
+    remaining = max(timesteps - policy.model.num_timesteps, 0)
+    eval_env = make_env(env_id, eval_receiver or receiver, eval_split, eval_items, featurizer)
+    every = max(eval_freq // n, 1)
+    bar = TqdmCallback(remaining, desc=f"training {algo}", disable=not progress)
+    callbacks = [
+        bar,
+        CheckpointCallback(every, str(out / "checkpoints"), name_prefix=algo),
+        EvalCallback(sb3_vec_env(eval_env, n), n_eval_episodes=len(eval_env.unwrapped.dataset), eval_freq=every,
+                     log_path=str(out / "eval"), best_model_save_path=str(out / "best"), deterministic=True, verbose=0),
+    ]
+    policy.model.learn(remaining, callback=callbacks, reset_num_timesteps=checkpoint is None)
+    policy.save(out / "model.zip")
+    meta = {"algo": algo, "timesteps": int(policy.model.num_timesteps), "resumed_from": str(checkpoint) if checkpoint else None,
+            "curve": bar.curve, "provenance": env.unwrapped.provenance()}
+    (out / "training.json").write_text(json.dumps(meta, indent=2))
+    return meta
