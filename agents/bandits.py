@@ -11,6 +11,8 @@ from agents.policy import Policy
 class _ArmStatistics(Policy):
     """Running count and mean reward per signal."""
 
+    needs_training = True
+
     def bind(self, n_actions: int, observation_dim: int, seed: int = 0) -> None:
         super().bind(n_actions, observation_dim, seed)
         self.counts = np.zeros(n_actions)
@@ -69,6 +71,7 @@ class LinUCB(Policy):
     """
 
     name = "linucb"
+    needs_training = True
 
     def __init__(self, alpha: float = 0.5, ridge: float = 1.0, dim: int = 256):
         self.alpha, self.ridge, self.dim = alpha, ridge, dim

@@ -46,6 +46,7 @@ class BestFixed(Policy):
     """The signal with the best mean reward on the training split (exact on a table)."""
 
     name = "best-fixed"
+    needs_training = True
 
     def fit(self, env: gym.Env, timesteps: int = 0) -> None:
         self.index = best_fixed_signal(reward_table(env))

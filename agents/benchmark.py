@@ -41,7 +41,6 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "a2c": lambda: SB3Policy("a2c"),
     "dqn": lambda: SB3Policy("dqn"),
 }
-UNTRAINED = {"none", "random"}
 
 
 def make_env(env_id: str, receiver: str, split: str, n_items: int | None, featurizer: str = "auto") -> gym.Env:
@@ -84,19 +83,18 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
     observations = core.features
     policy.bind(core.action_space.n, observations.shape[1], seed)
     curve: list[tuple[int, float]] = []
-    if policy_name == "oracle":
-        policy.fit(eval_env)
-    elif policy_name == "none":
-        policy.fit(eval_env)
-    elif policy_name == "best-fixed":
-        policy.fit(train_env())
+    if policy_name == "oracle" or not policy.needs_training:
+        policy.fit(eval_env)  # the oracle reads the held-out answers; the others only sizes
     elif isinstance(policy, SB3Policy):
         policy.fit(train_env(), timesteps, progress=progress, seed=seed)
         curve = policy.curve
-    elif policy_name not in UNTRAINED:
+    elif type(policy).update is not Policy.update:  # an online learner
         curve = train_online(policy, train_env(), timesteps, seed=seed, progress=progress)
+    else:
+        policy.fit(train_env(), timesteps)
     n = len(core.dataset)
-    actions = np.asarray(policy.greedy(observations, {"item_index": np.arange(n)}), dtype=np.int64)
+    info = {"item_index": np.arange(n), "text": core.dataset.texts}
+    actions = np.asarray(policy.greedy(observations, info), dtype=np.int64)
     oracle_value = None
     if core.table is not None:
         oracle_value = float(core.table.utilities[core._rows].max(axis=1).mean())

@@ -19,8 +19,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ppo": {"n_steps": 8, "batch_size": 128, "n_epochs": 10, "learning_rate": 1e-3, "ent_coef": 0.01,
             "gamma": 0.0, "gae_lambda": 1.0},
     "a2c": {"n_steps": 4, "learning_rate": 1e-3, "ent_coef": 0.01, "gamma": 0.0, "gae_lambda": 1.0},
+    # train_freq counts vector steps: with 16 envs, one gradient step per 16 episodes.
     "dqn": {"learning_rate": 1e-3, "buffer_size": 50_000, "learning_starts": 256, "batch_size": 128,
-            "train_freq": 1, "gradient_steps": 1, "target_update_interval": 500, "gamma": 0.0,
+            "train_freq": 1, "gradient_steps": 2, "target_update_interval": 50, "gamma": 0.0,
             "exploration_fraction": 0.3, "exploration_final_eps": 0.02},
 }
 
@@ -46,6 +47,8 @@ def algorithm(name: str):
 class SB3Policy(Policy):
     """An SB3 model as a signaling policy. ``fit`` trains it with ``learn``."""
 
+    needs_training = True
+
     def __init__(self, algo: str = "ppo", n_envs: int = 16, callbacks: list | None = None,
                  tensorboard_log: str | None = None, **kwargs: Any):
         algorithm(algo)
@@ -55,7 +58,7 @@ class SB3Policy(Policy):
         self.curve: list[tuple[int, float]] = []
 
     def make_model(self, env, seed: int = 0):
-        venv = sb3_vec_env(env, 1 if self.algo == "dqn" else self.n_envs)
+        venv = sb3_vec_env(env, self.n_envs)
         options = {**DEFAULTS[self.algo], **self.kwargs}
         return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log, **options)
 

@@ -24,6 +24,9 @@ class Policy(ABC):
     """A signaling policy over ``n_actions`` signals."""
 
     name: str = "policy"
+    # Whether the harness must hand ``fit`` the *training* env (or train it online, if it
+    # overrides ``update``) before it acts on held-out items.
+    needs_training: bool = False
 
     def bind(self, n_actions: int, observation_dim: int, seed: int = 0) -> None:
         """Called once by the harness with the env's sizes, before ``fit``/``act``."""
@@ -31,7 +34,8 @@ class Policy(ABC):
         self.rng = np.random.default_rng(seed)
 
     def fit(self, env: gym.Env, timesteps: int = 0) -> None:
-        """Prepare on a training env (a single env; ``env.unwrapped`` is a PersuasionEnv)."""
+        """Prepare on an env (a single env; ``env.unwrapped`` is a PersuasionEnv): the training
+        env if ``needs_training``, else the evaluation env (to read its sizes or signals)."""
 
     @abstractmethod
     def act(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
@@ -41,5 +45,6 @@ class Policy(ABC):
         """Learn from a batch of scored episodes (online learners)."""
 
     def greedy(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        """The actions to evaluate with: no exploration. Defaults to ``act``."""
+        """The actions to evaluate with: no exploration. Defaults to ``act``. The benchmark's
+        ``info`` holds ``item_index`` and ``text`` (the items' texts)."""
         return self.act(observations, info)

@@ -49,7 +49,7 @@ def train(
     from agents.deep import SB3Policy, algorithm, sb3_vec_env
     from agents.progress import TqdmCallback
 
-    n = 1 if algo == "dqn" else n_envs
+    n = n_envs
     policy = SB3Policy(algo, n_envs=n, tensorboard_log=str(out / "tensorboard"))
     policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
     checkpoint = latest_checkpoint(out / "checkpoints", algo) if resume else None
