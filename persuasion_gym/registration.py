@@ -7,6 +7,8 @@ import gymnasium as gym
 ENVS = {
     "Persuasion-GSM8K-v0": ("persuasion_gym.envs.gsm8k:GSM8KEnv", "persuasion_gym.envs.vector:gsm8k_vector_env"),
     "Persuasion-Table-v0": ("persuasion_gym.envs.table:TableEnv", "persuasion_gym.envs.vector:table_vector_env"),
+    "Persuasion-Prosecutor-v0": ("persuasion_gym.envs.classic:ProsecutorEnv", None),
+    "Persuasion-Classic-v0": ("persuasion_gym.envs.classic:ClassicPersuasionEnv", None),
 }
 ENV_IDS: tuple[str, ...] = tuple(ENVS)
 

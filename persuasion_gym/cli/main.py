@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from persuasion_gym.errors import ConfigError, PersuasionGymError
 
@@ -96,6 +97,19 @@ def _settings(args: argparse.Namespace):
 
 def _bench(args: argparse.Namespace) -> int:
     from agents.benchmark import run_benchmark
+    from agents.classic_bench import CLASSIC_ENVS, run_classic_benchmark
+
+    envs = args.env.split(",")
+    classic = [e for e in envs if e in CLASSIC_ENVS]
+    if classic:  # no Receiver model: regret against the LP optimum
+        policies = [p for p in args.policies.split(",") if p not in ("none", "best-fixed", "oracle")]
+        rows = run_classic_benchmark(classic, policies, args.timesteps, args.out, args.seed)
+        print((Path(args.out) / "classic_results.md").read_text())
+        print(f"regret curves: {args.out}/regret.png")
+        envs = [e for e in envs if e not in CLASSIC_ENVS]
+        if not envs:
+            return 0
+        args.env = ",".join(envs)
 
     rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed, args.featurizer)
     from agents.benchmark import markdown

@@ -3,10 +3,11 @@
 ``persuasion_gym.envs.sb3`` (needs stable-baselines3) adapts the vector env for SB3.
 """
 
+from persuasion_gym.envs.classic import ClassicPersuasionEnv, ProsecutorEnv
 from persuasion_gym.envs.gsm8k import GSM8KEnv
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.envs.table import TableEnv
 from persuasion_gym.envs.vector import PersuasionVectorEnv
 from persuasion_gym.errors import InvalidActionError
 
-__all__ = ["GSM8KEnv", "InvalidActionError", "PersuasionEnv", "PersuasionVectorEnv", "TableEnv"]
+__all__ = ["ClassicPersuasionEnv", "GSM8KEnv", "ProsecutorEnv", "InvalidActionError", "PersuasionEnv", "PersuasionVectorEnv", "TableEnv"]
