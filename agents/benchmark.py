@@ -21,7 +21,7 @@ import numpy as np
 
 import persuasion_gym
 from agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
-from agents.baselines import BestFixed, NoSignal, Oracle, UniformRandom
+from agents.baselines import BestFixed, FixedSignal, NoSignal, Oracle, UniformRandom
 from agents.deep import SB3Policy
 from agents.policy import Policy
 from agents.statistics import bootstrap_ci, paired_p_value
@@ -73,13 +73,21 @@ class Setting:
         return f"{self.env_id}|{self.receiver}|{self.split}|{self.n_items}"
 
 
+def make_policy(name: str) -> Policy:
+    """A policy by name: the registry's, or ``fixed-K`` for signal K."""
+    fixed = re.fullmatch(r"fixed-(\d+)", name)
+    if fixed:
+        return FixedSignal(int(fixed.group(1)))
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}, or fixed-K")
+    return POLICIES[name]()
+
+
 def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env: Callable[[], gym.Env],
                timesteps: int, seed: int, progress: bool) -> dict[str, Any]:
     """Fit one policy as it needs, act greedily on every held-out item, score the actions."""
-    if policy_name not in POLICIES:
-        raise ValueError(f"unknown policy {policy_name!r}: use one of {', '.join(POLICIES)}")
     core = eval_env.unwrapped
-    policy = POLICIES[policy_name]()
+    policy = make_policy(policy_name)
     observations = core.features
     policy.bind(core.action_space.n, observations.shape[1], seed)
     curve: list[tuple[int, float]] = []

@@ -117,9 +117,10 @@ def test_benchmark_on_tables_writes_results_and_resumes(tables, tmp_path):
     train, test = tables
     setting = Setting("Persuasion-Table-v0", f"table:{test}", train_receiver=f"table:{train}")
     out = tmp_path / "bench"
-    rows = run_benchmark([setting], ["none", "random", "best-fixed", "oracle", "ucb"], out, timesteps=2000,
+    rows = run_benchmark([setting], ["none", "random", "best-fixed", "oracle", "ucb", "fixed-2"], out, timesteps=2000,
                          featurizer="hashed", progress=False)
     by = {r["policy"]: r for r in rows}
+    assert by["fixed-2"]["accuracy"] == pytest.approx(load_table(test).utilities[:, 2].mean())
     table = load_table(test)
     values = baseline_values(table)
     assert by["oracle"]["accuracy"] == pytest.approx(values["oracle"]) and by["oracle"]["regret"] == pytest.approx(0)
@@ -136,7 +137,7 @@ def test_benchmark_on_tables_writes_results_and_resumes(tables, tmp_path):
     runs = sorted((out / "runs").glob("*.json"))
     before = {p.name: p.stat().st_mtime_ns for p in runs}
     runs[0].unlink()
-    run_benchmark([setting], ["none", "random", "best-fixed", "oracle", "ucb"], out, timesteps=2000,
+    run_benchmark([setting], ["none", "random", "best-fixed", "oracle", "ucb", "fixed-2"], out, timesteps=2000,
                   featurizer="hashed", progress=False)
     after = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
     assert set(after) == set(before)
