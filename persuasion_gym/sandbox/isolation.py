@@ -1,0 +1,172 @@
+"""How untrusted programs are isolated: bubblewrap when it works, else rlimits and a process group.
+
+bubblewrap (``bwrap``) gives the program a read-only view of the interpreter and system
+libraries and nothing else (no project files, no home, no /etc), a private size-capped /tmp,
+new PID, network, IPC and UTS namespaces, no capabilities, ``no_new_privs``, a cleared
+environment, and death with its parent. Run as root, the sandbox drops to a per-run user id
+(``setpriv``) so that the process limit holds: the kernel exempts root from RLIMIT_NPROC.
+
+Without bwrap the program runs with the same resource limits, a cleared environment, a
+temporary working directory and its own process group, but it can read what this user can
+read and reach the network: the fallback is announced in a warning and in every verdict.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from persuasion_gym.errors import ConfigError
+from persuasion_gym.sandbox.limits import Limits
+
+logger = logging.getLogger("persuasion_gym.sandbox")
+
+Mode = Literal["auto", "bwrap", "rlimits"]
+BWRAP_FIX = "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`)"
+# Per-run user ids when the sandbox starts as root: RLIMIT_NPROC counts per user.
+UID_BASE, UID_SPAN = 61000, 4000
+_uids = itertools.count()
+_uid_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """The active isolation: ``name`` ("bubblewrap" or "rlimits") and what it does and does not do."""
+
+    name: str
+    description: str
+
+    @property
+    def isolated(self) -> bool:
+        return self.name == "bubblewrap"
+
+
+BUBBLEWRAP = Isolation(
+    "bubblewrap",
+    "bubblewrap: read-only system, private /tmp, no network, own PID/IPC/UTS namespaces, "
+    "no capabilities, cleared environment, resource limits",
+)
+
+
+def interpreter() -> tuple[str, list[str]]:
+    """The bare interpreter behind this one (outside any venv) and the directories it needs."""
+    python = os.path.realpath(sys.executable)
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.base_exec_prefix)}
+    return python, sorted(roots)
+
+
+def next_uid() -> int:
+    with _uid_lock:
+        return UID_BASE + next(_uids) % UID_SPAN
+
+
+def bwrap_command(limits: Limits, uid: int | None, marker: str) -> list[str]:
+    """The bwrap argv up to the program to run (the caller appends the interpreter and args)."""
+    python, roots = interpreter()
+    argv = ["bwrap", "--ro-bind", "/usr", "/usr"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            argv += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            argv += ["--ro-bind", str(path), str(path)]
+    for root in roots:
+        if root == "/usr" or root.startswith("/usr/"):
+            continue
+        # bwrap creates missing parents 0700, which a dropped user id could not traverse.
+        parts = Path(root).parts
+        for depth in range(2, len(parts)):
+            argv += ["--perms", "0755", "--dir", str(Path(*parts[:depth]))]
+        argv += ["--ro-bind", root, root]
+    argv += [
+        "--proc", "/proc", "--dev", "/dev",
+        "--perms", "1777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp", "--chdir", "/tmp",
+        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--die-with-parent", "--new-session",
+        "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+        "--setenv", "LANG", "C.UTF-8", "--setenv", "PERSUASION_GYM_SANDBOX_RUN", marker,
+        "--cap-drop", "ALL",
+    ]
+    if uid is not None:
+        argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "setpriv",
+                 "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--inh-caps=-all"]
+    return argv
+
+
+def kill_marked(marker: str) -> int:
+    """SIGKILL every process whose environment holds this run's marker: the fallback's sweep
+    for children that left the process group (best effort: a program can clear its
+    environment before it detaches). Returns how many were killed."""
+    needle, killed = f"PERSUASION_GYM_SANDBOX_RUN={marker}".encode(), 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                if needle in environ.read().split(b"\0"):
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed += 1
+        except OSError:
+            pass
+    return killed
+
+
+_detected: dict[str, Isolation] = {}
+_detect_lock = threading.Lock()
+
+
+def detect(mode: Mode = "auto") -> Isolation:
+    """The isolation to use, probed once per process: ``"bwrap"`` insists on bubblewrap,
+    ``"rlimits"`` takes the fallback, ``"auto"`` takes bubblewrap when a probe run works."""
+    if mode not in ("auto", "bwrap", "rlimits"):
+        raise ConfigError(f"sandbox isolation {mode!r}: use 'auto', 'bwrap' or 'rlimits'")
+    with _detect_lock:
+        if mode in _detected:
+            return _detected[mode]
+        problem = None if mode == "rlimits" else _probe_bwrap()
+        if mode == "bwrap" and problem is not None:
+            raise ConfigError(f"sandbox isolation 'bwrap' is not available: {problem}; {BWRAP_FIX}")
+        if problem is None and mode != "rlimits":
+            isolation = BUBBLEWRAP
+            logger.info("sandbox: %s", isolation.description)
+        else:
+            reason = "requested" if mode == "rlimits" else problem
+            isolation = Isolation(
+                "rlimits",
+                f"rlimits only ({reason}): resource limits, a process group and a cleared "
+                "environment, but NO filesystem, network or PID isolation"
+                + (" and no process limit (root is exempt)" if os.geteuid() == 0 else ""),
+            )
+            message = f"sandbox: {isolation.description}. For real isolation, {BWRAP_FIX}."
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        _detected[mode] = isolation
+        return isolation
+
+
+def _probe_bwrap() -> str | None:
+    """None when bwrap runs a program here, else what went wrong."""
+    if shutil.which("bwrap") is None:
+        return "bwrap is not on PATH"
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        return "setpriv (util-linux) is not on PATH"
+    uid = next_uid() if os.geteuid() == 0 else None
+    python, _ = interpreter()
+    argv = bwrap_command(Limits(), uid, "probe") + [python, "-I", "-S", "-c", "pass"]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap failed to start ({exc})"
+    if done.returncode != 0:
+        return f"bwrap failed here ({done.stderr.decode(errors='replace').strip()[:200]})"
+    return None
