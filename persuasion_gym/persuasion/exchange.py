@@ -6,11 +6,11 @@ is batched (sent concurrently) and cached the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from persuasion_gym.receivers import Receiver, Response, Usage
+from persuasion_gym.receivers import Receiver, Usage
 from persuasion_gym.receivers.base import OnError
 from persuasion_gym.tasks import Task, TaskItem
 
@@ -28,6 +28,7 @@ class Outcome:
     latency_s: float
     cached: bool
     error: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
@@ -41,17 +42,8 @@ class Outcome:
         }
         if self.error is not None:
             info["receiver_error"] = self.error
+        info.update(self.details)
         return info
-
-
-def _outcome(task: Task, item: TaskItem, context: str, response: Response) -> Outcome:
-    if response.error is not None:
-        return Outcome(context, "", None, False, 0.0, response.usage, response.latency_s, False, response.error)
-    score = task.score(item, response.text)
-    return Outcome(
-        context, response.text, score.answer, score.correct, score.reward,
-        response.usage, response.latency_s, response.cached,
-    )
 
 
 def exchange(
@@ -72,4 +64,15 @@ def exchange(
         raise ValueError(f"{len(items)} items but {len(contexts)} contexts")
     prompts = [task.build_messages(item, context) for item, context in zip(items, contexts)]
     responses = receiver.respond(prompts, samples, on_error=on_error, progress=progress)
-    return [_outcome(task, i, c, r) for i, c, r in zip(items, contexts, responses)]
+    answered = [j for j, response in enumerate(responses) if response.error is None]
+    scores = dict(zip(answered, task.score_batch([items[j] for j in answered], [responses[j].text for j in answered])))
+    outcomes = []
+    for j, (context, response) in enumerate(zip(contexts, responses)):
+        if j not in scores:
+            outcomes.append(Outcome(context, "", None, False, 0.0, response.usage, response.latency_s, False,
+                                    response.error))
+            continue
+        score = scores[j]
+        outcomes.append(Outcome(context, response.text, score.answer, score.correct, score.reward,
+                                response.usage, response.latency_s, response.cached, details=score.details))
+    return outcomes

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import string
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from persuasion_gym.signals import SignalLibrary
 
@@ -45,15 +47,32 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Score:
-    """The scored response: the extracted answer, whether it is right, and the reward."""
+    """The scored response: the extracted answer, whether it is right, and the reward.
+    ``details`` go into the step's ``info`` (code tasks: the verdict and the sandbox)."""
 
     answer: str | None
     correct: bool
     reward: float
+    details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 class Task(ABC):
-    """A family of task items the Receiver answers and a scorer for its answers."""
+    """A family of task items the Receiver answers and a scorer for its answers.
+
+    To bring your own data set, subclass it (``examples/custom_task.py``):
+
+    - ``name``: a short identifier, recorded in tables and result files.
+    - ``default_signals``: the signal library envs use unless given ``signals=``.
+    - ``load(split, data_path, max_items)``: a ``Dataset`` of ``TaskItem(item_id, text, gold)``
+      with its source and a content hash (``jsonl.read_jsonl``/``file_sha256`` help).
+    - ``build_messages(item, context)``: the chat messages asking the Receiver the item, with
+      the Advisor's signal as ``context`` (empty for no signal).
+    - ``score(item, response)``: a ``Score``; override ``score_batch`` when scoring is costly
+      and parallel (code tasks run programs on every core).
+
+    Then ``persuasion_gym.register_env("MyTask-v0", task=MyTask())`` makes ``gym.make`` and
+    ``gym.make_vec`` build it, and tables recorded from it replay with ``Persuasion-Table-v0``.
+    """
 
     name: str
     default_signals: SignalLibrary
@@ -74,3 +93,7 @@ class Task(ABC):
     @abstractmethod
     def score(self, item: TaskItem, response: str) -> Score:
         """Score the Receiver's response to ``item``."""
+
+    def score_batch(self, items: Sequence[TaskItem], responses: Sequence[str]) -> list[Score]:
+        """Score many responses (envs and recordings call this once per batch)."""
+        return [self.score(item, response) for item, response in zip(items, responses)]

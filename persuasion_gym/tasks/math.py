@@ -1,0 +1,174 @@
+"""MATH: competition mathematics problems with LaTeX answers (Hendrycks et al., 2021)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import string
+from pathlib import Path
+
+from persuasion_gym.errors import DataError
+from persuasion_gym.paths import data_dir
+from persuasion_gym.signals import MATH_SIGNALS
+from persuasion_gym.tasks.base import Dataset, Messages, Score, Task, TaskItem
+from persuasion_gym.tasks.jsonl import file_sha256, read_jsonl
+from persuasion_gym.tasks.math_answers import extract_boxed, extract_math_answer, math_answers_match
+
+SYSTEM_PROMPT = (
+    "You are a careful competition mathematician. Reason step by step, then give the final "
+    "answer in simplest form inside \\boxed{}, as in \\boxed{\\frac{3}{4}}."
+)
+SPLITS = ("train", "test")
+HUB_ID = "EleutherAI/hendrycks_math"
+SUBJECTS = (
+    "algebra",
+    "counting_and_probability",
+    "geometry",
+    "intermediate_algebra",
+    "number_theory",
+    "prealgebra",
+    "precalculus",
+)
+_LAYOUTS = (
+    "a .jsonl(.gz) file of {'problem', 'answer' or 'solution'} records, a directory holding "
+    "{split}.jsonl or math/{split}.jsonl, or the original MATH directory with {split}/<subject>/<n>.json"
+)
+
+
+def _gold(record: dict) -> str | None:
+    """The gold answer: ``answer`` when given, else the last box of ``solution``."""
+    if record.get("answer") is not None:
+        return str(record["answer"]).strip() or None
+    if record.get("solution") is not None:
+        return extract_boxed(str(record["solution"]))
+    return None
+
+
+def _stem_key(path: Path) -> tuple[int, str]:
+    # Numeric file stems ("2.json" before "10.json"), in the order of the original release.
+    return (int(path.stem), "") if path.stem.isdigit() else (-1, path.stem)
+
+
+class MATHTask(Task):
+    """MATH problems; the reward is 1 when the final boxed answer equals the gold answer."""
+
+    name = "math"
+    default_signals = MATH_SIGNALS
+    text_key = "problem"
+    charset = string.printable
+    max_text_length = 4096
+
+    def load(self, split: str = "test", data_path: str | None = None, max_items: int | None = None) -> Dataset:
+        if split not in SPLITS:
+            raise DataError(f"unknown MATH split {split!r}: use one of {', '.join(SPLITS)}")
+        if max_items is not None and max_items < 1:
+            raise DataError(f"max_items={max_items}: pass a positive number of items, or None for all")
+        path = self._locate(split, data_path)
+        if path is None:
+            items, source, sha = self._from_hub(split)
+        elif path.is_dir():
+            items, sha = self._from_tree(path, split)
+            source = str(path)
+        else:
+            items, sha = self._from_file(path, split), file_sha256(path)
+            source = str(path)
+        if not items:
+            raise DataError(f"{source}: holds no MATH {split} items; expected {_LAYOUTS}")
+        return Dataset(self.name, split, tuple(items[:max_items]), source, sha)
+
+    @staticmethod
+    def _locate(split: str, data_path: str | None) -> Path | None:
+        """The file or ``{split}/`` tree to read, or None to use the hub."""
+        if data_path is None:
+            root = data_dir()
+            if root is None or not (root / "math").is_dir():
+                return None
+            path = root / "math"
+        else:
+            path = Path(data_path).expanduser()
+            if path.is_file():
+                return path
+        candidates = [
+            *(base / f"{split}.jsonl{ext}" for base in (path, path / "math") for ext in ("", ".gz")),
+            *(base / split for base in (path, path / "MATH", path / "math")),
+        ]
+        for candidate in candidates:
+            if candidate.is_file() or (candidate.is_dir() and any(candidate.glob("*/*.json"))):
+                return candidate
+        if path.name == split and any(path.glob("*/*.json")):  # data_path is the split tree itself
+            return path
+        raise DataError(f"no MATH {split} data at {path}: pass {_LAYOUTS}")
+
+    @staticmethod
+    def _from_file(path: Path, split: str) -> list[TaskItem]:
+        items = []
+        for number, record in read_jsonl(path, required=("problem",)):
+            gold = _gold(record)
+            if gold is None:
+                raise DataError(
+                    f"{path}:{number}: no gold answer; give each record an 'answer', or a "
+                    "'solution' whose final answer is in \\boxed{...}"
+                )
+            items.append(TaskItem(f"math/{split}/{len(items)}", str(record["problem"]), gold))
+        return items
+
+    @staticmethod
+    def _from_tree(path: Path, split: str) -> tuple[list[TaskItem], str]:
+        """Items of ``path/<subject>/<n>.json`` and a sha256 over the sorted (file, file sha)."""
+        files = sorted(path.glob("*/*.json"), key=lambda f: (f.parent.name, *_stem_key(f)))
+        items, digests = [], []
+        for file in files:
+            relative = file.relative_to(path).as_posix()
+            try:
+                record = json.loads(file.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DataError(f"{file}: not valid JSON ({exc}); each file must be one JSON object") from None
+            if not isinstance(record, dict) or "problem" not in record:
+                raise DataError(f"{file}: expected a JSON object with 'problem' and 'solution'")
+            gold = _gold(record)
+            if gold is None:
+                raise DataError(
+                    f"{file}: no gold answer; the 'solution' must put its final answer in \\boxed{{...}}"
+                )
+            items.append(TaskItem(f"math/{split}/{file.parent.name}/{file.stem}", str(record["problem"]), gold))
+            digests.append((relative, file_sha256(file)))
+        sha = hashlib.sha256("".join(f"{name}\t{digest}\n" for name, digest in sorted(digests)).encode())
+        return items, sha.hexdigest()
+
+    @staticmethod
+    def _from_hub(split: str) -> tuple[list[TaskItem], str, str]:
+        try:
+            import datasets
+        except ImportError:
+            raise DataError(
+                "no local MATH data: pass data_path= (" + _LAYOUTS + "), set "
+                "PERSUASION_GYM_DATA_DIR to a directory holding math/, or `pip install datasets` "
+                f"to fetch {HUB_ID} from the Hugging Face hub"
+            ) from None
+        items = []
+        for subject in SUBJECTS:
+            try:
+                rows = datasets.load_dataset(HUB_ID, subject, split=split)
+            except Exception as exc:  # the hub is unreachable, or the dataset is missing
+                raise DataError(
+                    f"could not load {HUB_ID} ({subject}) from the Hugging Face hub "
+                    f"({type(exc).__name__}); offline, pass data_path= or set PERSUASION_GYM_DATA_DIR"
+                ) from None
+            for index, row in enumerate(rows):
+                gold = _gold(row)
+                if gold is None:
+                    raise DataError(f"{HUB_ID} {subject} {split} row {index}: the solution has no \\boxed{{}}")
+                items.append(TaskItem(f"math/{split}/{subject}/{index}", row["problem"], gold))
+        sha = hashlib.sha256(json.dumps([(i.text, i.gold) for i in items]).encode()).hexdigest()
+        return items, f"hf:{HUB_ID}", sha
+
+    def build_messages(self, item: TaskItem, context: str = "") -> Messages:
+        user = f"Problem: {item.text}"
+        if context:
+            user += f"\n\nAdvice: {context}"
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+    def score(self, item: TaskItem, response: str) -> Score:
+        answer = extract_math_answer(response)
+        correct = math_answers_match(answer, item.gold)
+        return Score(answer, correct, 1.0 if correct else 0.0)
