@@ -48,3 +48,11 @@ def test_benchmark_policies(receiver, tmp_path):
               "--timesteps", "256", "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "| oracle |" in out.stdout and (tmp_path / "accuracy.png").is_file()
+
+
+def test_custom_task(make_server):
+    server = make_server(lambda m: "The answer is 350." if "3.5 metres" in m[-1]["content"] else "The answer is 1.")
+    out = run("examples/custom_task.py", "--receiver", f"openai:scripted@{server.url}")
+    assert out.returncode == 0, out.stderr
+    assert "vector env, one signal each: rewards [" in out.stdout
+    assert server.count >= 4

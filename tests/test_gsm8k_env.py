@@ -214,6 +214,7 @@ def test_async_text_observations_need_shared_memory_off(gold_server):
 
 def test_evaluate_scores_a_batch_and_provenance(gold_server):
     env = make(gold_server, max_items=12).unwrapped
+    gold_server.latency_s = 0.05  # long enough that a concurrent batch overlaps even on a loaded machine
     outcomes = env.evaluate([k % 10 for k in range(12)])
     assert len(outcomes) == 12 and all(o.correct for o in outcomes)
     assert [o.context for o in outcomes[:3]] == list(MATH_SIGNALS[:3])

@@ -29,10 +29,13 @@ SUBJECTS = (
     "prealgebra",
     "precalculus",
 )
-_LAYOUTS = (
-    "a .jsonl(.gz) file of {'problem', 'answer' or 'solution'} records, a directory holding "
-    "{split}.jsonl or math/{split}.jsonl, or the original MATH directory with {split}/<subject>/<n>.json"
-)
+
+
+def _layouts(split: str) -> str:
+    return (
+        "a .jsonl(.gz) file of {'problem', 'answer' or 'solution'} records, a directory holding "
+        f"{split}.jsonl or math/{split}.jsonl, or the original MATH directory with {split}/<subject>/<n>.json"
+    )
 
 
 def _gold(record: dict) -> str | None:
@@ -73,7 +76,7 @@ class MATHTask(Task):
             items, sha = self._from_file(path, split), file_sha256(path)
             source = str(path)
         if not items:
-            raise DataError(f"{source}: holds no MATH {split} items; expected {_LAYOUTS}")
+            raise DataError(f"{source}: holds no MATH {split} items; expected {_layouts(split)}")
         return Dataset(self.name, split, tuple(items[:max_items]), source, sha)
 
     @staticmethod
@@ -97,7 +100,7 @@ class MATHTask(Task):
                 return candidate
         if path.name == split and any(path.glob("*/*.json")):  # data_path is the split tree itself
             return path
-        raise DataError(f"no MATH {split} data at {path}: pass {_LAYOUTS}")
+        raise DataError(f"no MATH {split} data at {path}: pass {_layouts(split)}")
 
     @staticmethod
     def _from_file(path: Path, split: str) -> list[TaskItem]:
@@ -141,7 +144,7 @@ class MATHTask(Task):
             import datasets
         except ImportError:
             raise DataError(
-                "no local MATH data: pass data_path= (" + _LAYOUTS + "), set "
+                f"no local MATH data: pass data_path= ({_layouts(split)}), set "
                 "PERSUASION_GYM_DATA_DIR to a directory holding math/, or `pip install datasets` "
                 f"to fetch {HUB_ID} from the Hugging Face hub"
             ) from None

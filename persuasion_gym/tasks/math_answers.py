@@ -7,10 +7,11 @@ Receiver may legitimately write, such as ``\\frac{\\sqrt2}{2}`` for ``\\frac{1}{
 ``0.5`` for ``\\frac12``; math-verify parses both sides to SymPy and compares values, sets,
 intervals and tuples. Without math-verify installed, only the string rules apply.
 
-math-verify interrupts slow comparisons with ``signal.alarm``, which raises in any thread but
-the main one. So the main thread keeps its timeouts, other threads run without them, and in
-every thread answers whose value is astronomically large (``2^{2^{100}}``, ``(10^{100})!``,
-on which SymPy computes for hours) are compared as strings only.
+math-verify interrupts slow comparisons with ``signal.alarm``, which raises ValueError in any
+thread but the main one. So the main thread keeps its timeouts, other threads pass None (no
+alarm), and in every thread answers holding numbers beyond about 2^1100 (``2^{2^{100}}``,
+``(10^{100})!``, on which SymPy computes for minutes to forever, holding the GIL) are compared
+as strings only.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from typing import Any
 
 # Seconds math-verify may spend parsing or comparing, in the main thread only (see above).
 _TIMEOUT_SECONDS = 5
-# Values above 2**_MAX_BITS are not compared symbolically: 2^{2^{20}} takes 0.3 s, 10^{10^7} minutes.
-_MAX_BITS = 4e6
+# Numbers above 2**_MAX_BITS are compared as strings only: SymPy's simplify takes 1 s on
+# 2^{2^{10}} = 2^{1024} but gives up only after minutes on 2^{2^{13}} = 2^{8192}.
+_MAX_BITS = 1100
 
 _BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])")
-_ANSWER_PHRASE = re.compile(r"(?:final answer|the answer)\s*(?:is|:)\s*:?[ \t]*(?P<answer>[^\n]+)", re.IGNORECASE)
+_ANSWER_PHRASE = re.compile(r"(?:final answer|the answer)\s*(?:is|:)[ \t:]*(?P<answer>[^\n]+)", re.IGNORECASE)
 _UNIT_WORDS = (
     r"(?:square\s+|sq\.?\s+|cubic\s+)?(?:units?|cm|centimeters?|mm|millimeters?|km|kilometers?|"
     r"meters?|inch(?:es)?|feet|foot|ft|yards?|miles?|mph|degrees?|radians?|cents?|dollars?|"
@@ -40,13 +42,13 @@ _ASSIGNMENT = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?\s*=\s*(?=
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:(?:,|\{,\})\d{3})+(?:\.\d+)?$")
 
 
-def _braced(text: str, start: int) -> tuple[str, int] | None:
-    """The content of the brace group opening at ``text[start] == "{"`` and the index after it."""
+def _braced(text: str, start: int) -> str | None:
+    """The content of the brace group opening at ``text[start] == "{"``."""
     depth = 0
     for index in range(start, len(text)):
         depth += {"{": 1, "}": -1}.get(text[index], 0)
         if depth == 0:
-            return text[start + 1 : index], index + 1
+            return text[start + 1 : index]
     return None  # unbalanced: a truncated response
 
 
@@ -57,9 +59,9 @@ def extract_boxed(text: str) -> str | None:
         rest = text[match.end() :]
         stripped = rest.lstrip()
         if stripped.startswith("{"):
-            found = _braced(rest, len(rest) - len(stripped))
-            if found is not None:
-                return found[0].strip()
+            content = _braced(rest, len(rest) - len(stripped))
+            if content is not None:
+                return content.strip()
         elif stripped and rest[:1].isspace():
             return re.split(r"[\s$]", stripped, maxsplit=1)[0]
     return None
@@ -74,13 +76,12 @@ def extract_math_answer(response: str) -> str | None:
     phrases = list(_ANSWER_PHRASE.finditer(response))
     if not phrases:
         return None
-    answer = phrases[-1].group("answer").strip().strip("*").strip()
-    answer = answer.rstrip(".").strip()
+    answer = phrases[-1].group("answer").strip().strip("*").rstrip(".").strip()
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if answer.startswith(left) and answer.endswith(right) and len(answer) > len(left) + len(right):
             answer = answer[len(left) : -len(right)].strip()
             break
-    return answer.rstrip(".").strip() or None
+    return answer.strip() or None
 
 
 def _fix_fracs(s: str) -> str:
@@ -122,7 +123,7 @@ def _log2_bound(expr: Any) -> float:
     if isinstance(expr, sympy.Rational):
         return max(1.0, math.log2(max(abs(expr.p), expr.q)))
     if isinstance(expr, sympy.Float):
-        return 1024.0
+        return max(1.0, math.log2(abs(float(expr)) + 1))
     bounds = [_log2_bound(arg) for arg in getattr(expr, "args", ())]
     if isinstance(expr, sympy.Pow) and len(bounds) == 2:
         base, exponent = bounds
@@ -130,7 +131,9 @@ def _log2_bound(expr: Any) -> float:
     if isinstance(expr, (sympy.factorial, sympy.factorial2, sympy.subfactorial, sympy.gamma, sympy.binomial)):
         n = bounds[0] if bounds else 1.0
         return math.inf if n > 64 else n * 2.0**n
-    return sum(bounds)
+    if isinstance(expr, sympy.Mul):
+        return sum(bounds)
+    return max(bounds, default=0.0) + (math.log2(len(bounds)) if isinstance(expr, sympy.Add) else 0.0)
 
 
 def _symbolically_equal(answer: str, gold: str) -> bool:
