@@ -50,3 +50,19 @@ def test_train_ppo_example_runs_as_written(make_server, gold_by_question):
     assert float(lines["PPO Advisor"]) == 1.0
     assert any(name.startswith("best fixed") and float(v) == 1.0 for name, v in lines.items())
     assert "Receiver calls:" in out.stdout
+
+
+def test_check_and_record_a_code_env(make_server, tmp_path):
+    server = make_server(lambda m: "```python\ndef has_close_elements(numbers, threshold):\n"
+                                   "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n```")
+    spec = f"openai:scripted@{server.url}"
+    out = run(str(SCRIPT), "check", "--env", "Persuasion-HumanEval-v0", "--split", "all", "--receiver", spec)
+    assert out.returncode == 0, out.stderr
+    shown = json.loads(out.stdout)
+    assert shown["item_id"] == "HumanEval/0" and shown["correct"] is True and shown["verdict"] == "passed"
+    assert shown["sandbox"] in ("bubblewrap", "rlimits") and shown["prompt"].startswith("from typing import List")
+    out = run(str(SCRIPT), "record", "--env", "Persuasion-HumanEval-v0", "--split", "all", "--n-items", "2",
+              "--receiver", spec, "--out", str(tmp_path / "he.npz"))
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["cells"] == 20 and summary["values"]["oracle"] == 0.5  # right on HumanEval/0 only

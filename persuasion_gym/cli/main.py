@@ -20,19 +20,24 @@ def _envs(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    """Ask the Receiver one GSM8K question: shows that the endpoint, model and key work."""
+    """Ask the Receiver one item of an env's task: shows that the endpoint, model and key work."""
+    import gymnasium as gym
+
+    import persuasion_gym  # noqa: F401  (registers the envs)
     from persuasion_gym.persuasion import exchange
     from persuasion_gym.receivers import make_receiver
-    from persuasion_gym.tasks import GSM8KTask
 
-    task = GSM8KTask()
-    item = task.load(args.split, args.data_path, max_items=args.item + 1).items[args.item]
     receiver = make_receiver(args.receiver, cache=not args.no_cache)
+    kwargs: dict = {"receiver": receiver, "max_items": args.item + 1, "observation": "text", "split": args.split}
+    if args.data_path:
+        kwargs["data_path"] = args.data_path
+    env = gym.make(args.env, **kwargs).unwrapped
+    task, item = env.task, env.dataset.items[args.item]
     outcome = exchange(task, receiver, [item], [args.signal])[0]
     print(json.dumps({
         "receiver": receiver.identity,
         "item_id": item.item_id,
-        "question": item.text,
+        task.text_key: item.text,
         "signal": args.signal,
         "response": outcome.response,
         "answer": outcome.answer,
@@ -41,6 +46,7 @@ def _check(args: argparse.Namespace) -> int:
         "usage": outcome.usage.as_dict(),
         "latency_s": round(outcome.latency_s, 3),
         "cached": outcome.cached,
+        **outcome.details,
     }, indent=2, ensure_ascii=False))
     receiver.close()
     return 0
@@ -153,18 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"persuasion-gym {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("envs", help="list the registered environment ids").set_defaults(run=_envs)
-    check = commands.add_parser("check", help="ask a Receiver one GSM8K question")
+    check = commands.add_parser("check", help="ask a Receiver one item (a GSM8K question by default)")
+    check.add_argument("--env", default="Persuasion-GSM8K-v0", help="the env whose task to ask")
     check.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: auto)")
-    check.add_argument("--split", default="test", choices=["train", "test"])
-    check.add_argument("--item", type=int, default=0, help="question index in the split")
-    check.add_argument("--signal", default="", help="signal text to send with the question")
-    check.add_argument("--data-path", default=None, help="GSM8K directory or .jsonl")
+    check.add_argument("--split", default="test", help="the split (default: test)")
+    check.add_argument("--item", type=int, default=0, help="item index in the split")
+    check.add_argument("--signal", default="", help="signal text to send with the item")
+    check.add_argument("--data-path", default=None, help="the data set's file or directory")
     check.add_argument("--no-cache", action="store_true", help="always call the Receiver")
     check.set_defaults(run=_check)
     rec = commands.add_parser("record", help="record a response table (resumable)")
     rec.add_argument("--env", default="Persuasion-GSM8K-v0", help="the env whose items and signals to record")
     rec.add_argument("--receiver", default="auto", help="receiver spec (default: auto)")
-    rec.add_argument("--split", default="test", choices=["train", "test"])
+    rec.add_argument("--split", default="test", help="the split (train, test; HumanEval also all; MBPP validation, prompt)")
     rec.add_argument("--n-items", type=int, default=None, help="the first N items (default: all)")
     rec.add_argument("--samples", type=int, default=1, help="responses per cell")
     rec.add_argument("--out", required=True, help="the table file to write (.npz)")
@@ -180,10 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--algo", default="ppo", help="ppo, a2c, dqn, epsilon-greedy, ucb, thompson, linucb")
     tr.add_argument("--timesteps", type=int, default=20_000)
     tr.add_argument("--out", required=True, help="directory for the model, checkpoints, logs")
-    tr.add_argument("--split", default="train", choices=["train", "test"])
+    tr.add_argument("--split", default="train")
     tr.add_argument("--n-items", type=int, default=None)
     tr.add_argument("--eval-receiver", default=None, help="receiver for held-out evaluation (default: --receiver)")
-    tr.add_argument("--eval-split", default="test", choices=["train", "test"])
+    tr.add_argument("--eval-split", default="test")
     tr.add_argument("--eval-items", type=int, default=100)
     tr.add_argument("--eval-freq", type=int, default=5_000, help="timesteps between evaluations and checkpoints")
     tr.add_argument("--n-envs", type=int, default=16)
@@ -198,9 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--receiver", default="auto", help="receiver specs (or table:PATH), comma-separated")
     be.add_argument("--train-receiver", default=None, help="where trained policies learn (one per --receiver; tables need it)")
     be.add_argument("--policies", default=default_policies)
-    be.add_argument("--split", default="test", choices=["train", "test"])
+    be.add_argument("--split", default="test")
     be.add_argument("--n-items", type=int, default=None)
-    be.add_argument("--train-split", default="train", choices=["train", "test"])
+    be.add_argument("--train-split", default="train")
     be.add_argument("--train-items", type=int, default=None)
     be.add_argument("--timesteps", type=int, default=20_000, help="training episodes per trained policy")
     be.add_argument("--out", required=True)
