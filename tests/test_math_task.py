@@ -183,7 +183,8 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
 RECORDS = [
     {"problem": "What is $1+1$?", "answer": "2"},
     {"problem": "Simplify $\\frac{2}{4}$.", "solution": "We get $\\boxed{\\frac{1}{2}}$."},
-    {"problem": "Solve $x+1=4$.", "answer": "3", "solution": "So $x = \\boxed{4}$ (a typo the answer overrides)."},
+    # the answer field wins over the solution's box
+    {"problem": "Solve $x+1=4$.", "answer": "3", "solution": "So $x = \\boxed{4}$ (a typo)."},
 ]
 
 
@@ -230,7 +231,8 @@ def test_jsonl_gz_and_directories_holding_split_files(tmp_path, monkeypatch):
 def test_original_directory_layout(tmp_path):
     root = write_tree(tmp_path / "MATH", "test")
     data = MATHTask().load("test", str(root))
-    assert [i.item_id for i in data.items] == ["math/test/algebra/2", "math/test/algebra/10", "math/test/geometry/1"]
+    ids = ["math/test/algebra/2", "math/test/algebra/10", "math/test/geometry/1"]  # numeric order
+    assert [i.item_id for i in data.items] == ids
     assert [i.gold for i in data.items] == ["4", "10", r"90^\circ"]
     assert data.source == str(root / "test")
     # the MATH root's parent, and the split directory itself, are accepted too
@@ -314,12 +316,13 @@ def test_hub_loads_every_subject_in_order(monkeypatch):
 
     def load_dataset(hub_id, subject, split):
         calls.append((hub_id, subject, split))
-        return [{"problem": f"{subject} {k}", "solution": f"\\boxed{{{k}}}", "level": "Level 1"} for k in range(2)]
+        return [{"problem": f"{subject} {k}", "solution": f"\\boxed{{{k}}}"} for k in range(2)]
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
     data = MATHTask().load("train", max_items=3)
     assert calls == [(HUB_ID, subject, "train") for subject in SUBJECTS]
-    assert [i.item_id for i in data.items] == ["math/train/algebra/0", "math/train/algebra/1", "math/train/counting_and_probability/0"]
+    ids = ["math/train/algebra/0", "math/train/algebra/1", "math/train/counting_and_probability/0"]
+    assert [i.item_id for i in data.items] == ids
     assert data.items[2].text == "counting_and_probability 0" and data.items[2].gold == "0"
     assert data.source == f"hf:{HUB_ID}" and len(data.sha256) == 64
 
@@ -363,7 +366,8 @@ def test_score(response, answer, correct):
 
 def test_load_then_score_end_to_end(tmp_path):
     data = MATHTask().load("test", str(write_tree(tmp_path, "test")))
-    rewards = [MATHTask().score(item, f"So the result is $\\boxed{{{item.gold}}}$.").reward for item in data.items]
+    task = MATHTask()
+    rewards = [task.score(item, f"So the result is $\\boxed{{{item.gold}}}$.").reward for item in data.items]
     assert rewards == [1.0, 1.0, 1.0]
     assert MATHTask().score(data.items[2], "The answer is 90 degrees.").correct
     assert not MATHTask().score(data.items[2], "The answer is 45 degrees.").correct
