@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import textwrap
 
 import gymnasium as gym
 import numpy as np

@@ -12,10 +12,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from persuasion_gym.errors import DataError
 from persuasion_gym.signals import SignalLibrary
 
 Message = dict[str, str]
 Messages = list[Message]
+
+
+def ask(system: str, user: str, context: str = "") -> Messages:
+    """A system prompt and a user message, with the Advisor's signal as advice when there is one."""
+    if context:
+        user += f"\n\nAdvice: {context}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def check_load_args(label: str, split: str, splits: Sequence[str], max_items: int | None) -> None:
+    """The errors ``Task.load`` gives for an unknown split or a non-positive ``max_items``."""
+    if split not in splits:
+        raise DataError(f"unknown {label} split {split!r}: use one of {', '.join(splits)}")
+    if max_items is not None and max_items < 1:
+        raise DataError(f"max_items={max_items}: pass a positive number of items, or None for all")
 
 
 @dataclass(frozen=True)

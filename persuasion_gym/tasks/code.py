@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from persuasion_gym.sandbox import CodeCheck, Sandbox, Verdict
 from persuasion_gym.signals import CODE_SIGNALS
-from persuasion_gym.tasks.base import Messages, Score, Task, TaskItem
+from persuasion_gym.tasks.base import Messages, Score, Task, TaskItem, ask
 from persuasion_gym.tasks.code_extraction import extract_program
 
 SYSTEM_PROMPT = (
@@ -50,10 +50,7 @@ class CodeTask(Task):
         self._verdicts: dict[str, Verdict] = {}
 
     def build_messages(self, item: TaskItem, context: str = "") -> Messages:
-        user = self.question(item)
-        if context:
-            user += f"\n\nAdvice: {context}"
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        return ask(SYSTEM_PROMPT, self.question(item), context)
 
     def question(self, item: TaskItem) -> str:
         """The user message asking for ``item`` (before any advice)."""

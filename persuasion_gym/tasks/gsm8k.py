@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import string
 from pathlib import Path
 
 from persuasion_gym.errors import DataError
 from persuasion_gym.paths import data_dir
 from persuasion_gym.signals import MATH_SIGNALS
-from persuasion_gym.tasks.base import Dataset, Messages, Score, Task, TaskItem
+from persuasion_gym.tasks.base import Dataset, Messages, Score, Task, TaskItem, ask, check_load_args
+from persuasion_gym.tasks.hub import content_sha256, hub_rows
 from persuasion_gym.tasks.jsonl import file_sha256, read_jsonl
 from persuasion_gym.tasks.numeric import extract_numeric_answer, numbers_match, parse_number
 
@@ -42,10 +41,7 @@ class GSM8KTask(Task):
     max_text_length = 2048
 
     def load(self, split: str = "train", data_path: str | None = None, max_items: int | None = None) -> Dataset:
-        if split not in SPLITS:
-            raise DataError(f"unknown GSM8K split {split!r}: use one of {', '.join(SPLITS)}")
-        if max_items is not None and max_items < 1:
-            raise DataError(f"max_items={max_items}: pass a positive number of items, or None for all")
+        check_load_args("GSM8K", split, SPLITS, max_items)
         path = self._locate(split, data_path)
         if path is None:
             items, source, sha = self._from_hub(split)
@@ -87,35 +83,18 @@ class GSM8KTask(Task):
         return items
 
     def _from_hub(self, split: str) -> tuple[list[TaskItem], str, str]:
-        try:
-            import datasets
-        except ImportError:
-            raise DataError(
-                "no local GSM8K data: pass data_path= (a .jsonl file or a directory with "
-                "train.jsonl/test.jsonl), set PERSUASION_GYM_DATA_DIR to a directory holding "
-                "gsm8k/, or `pip install datasets` to fetch openai/gsm8k from the hub"
-            ) from None
-        try:
-            rows = datasets.load_dataset(HUB_ID, "main", split=split)
-        except Exception as exc:  # the hub is unreachable, or the dataset is missing
-            raise DataError(
-                f"could not load {HUB_ID} from the Hugging Face hub ({type(exc).__name__}); "
-                "offline, pass data_path= or set PERSUASION_GYM_DATA_DIR"
-            ) from None
+        rows = hub_rows(HUB_ID, "main", split, "no local GSM8K data: pass data_path= (a .jsonl file or a directory "
+                        "with train.jsonl/test.jsonl), set PERSUASION_GYM_DATA_DIR to a directory holding gsm8k/")
         items = []
         for index, row in enumerate(rows):
             gold = gold_from_solution(row["answer"])
             if gold is None:
                 raise DataError(f"{HUB_ID} {split} row {index}: the answer has no '#### <number>'")
             items.append(TaskItem(f"gsm8k/{split}/{index}", row["question"], gold))
-        sha = hashlib.sha256(json.dumps([(i.text, i.gold) for i in items]).encode()).hexdigest()
-        return items, f"hf:{HUB_ID}", sha
+        return items, f"hf:{HUB_ID}", content_sha256((i.text, i.gold) for i in items)
 
     def build_messages(self, item: TaskItem, context: str = "") -> Messages:
-        user = f"Question: {item.text}"
-        if context:
-            user += f"\n\nAdvice: {context}"
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        return ask(SYSTEM_PROMPT, f"Question: {item.text}", context)
 
     def score(self, item: TaskItem, response: str) -> Score:
         answer = extract_numeric_answer(response)

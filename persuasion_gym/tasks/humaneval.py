@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from persuasion_gym.errors import DataError
-from persuasion_gym.tasks.base import Dataset, TaskItem
+from persuasion_gym.tasks.base import Dataset, TaskItem, check_load_args
 from persuasion_gym.tasks.code import CodeItem, CodeTask
 from persuasion_gym.tasks.jsonl import file_sha256, read_jsonl
 
@@ -44,10 +44,7 @@ class HumanEvalTask(CodeTask):
     charset = CHARSET
 
     def load(self, split: str = "all", data_path: str | None = None, max_items: int | None = None) -> Dataset:
-        if split not in SPLITS:
-            raise DataError(f"unknown HumanEval split {split!r}: use one of {', '.join(SPLITS)}")
-        if max_items is not None and max_items < 1:
-            raise DataError(f"max_items={max_items}: pass a positive number of items, or None for all")
+        check_load_args("HumanEval", split, SPLITS, max_items)
         path = packaged_file() if data_path is None else self._locate(Path(data_path).expanduser())
         items = []
         for number, record in read_jsonl(path, required=FIELDS):

@@ -10,7 +10,8 @@ from pathlib import Path
 from persuasion_gym.errors import DataError
 from persuasion_gym.paths import data_dir
 from persuasion_gym.signals import MATH_SIGNALS
-from persuasion_gym.tasks.base import Dataset, Messages, Score, Task, TaskItem
+from persuasion_gym.tasks.base import Dataset, Messages, Score, Task, TaskItem, ask, check_load_args
+from persuasion_gym.tasks.hub import content_sha256, hub_rows
 from persuasion_gym.tasks.jsonl import file_sha256, read_jsonl
 from persuasion_gym.tasks.math_answers import extract_boxed, extract_math_answer, math_answers_match
 
@@ -62,10 +63,7 @@ class MATHTask(Task):
     max_text_length = 4096
 
     def load(self, split: str = "test", data_path: str | None = None, max_items: int | None = None) -> Dataset:
-        if split not in SPLITS:
-            raise DataError(f"unknown MATH split {split!r}: use one of {', '.join(SPLITS)}")
-        if max_items is not None and max_items < 1:
-            raise DataError(f"max_items={max_items}: pass a positive number of items, or None for all")
+        check_load_args("MATH", split, SPLITS, max_items)
         path = self._locate(split, data_path)
         if path is None:
             items, source, sha = self._from_hub(split)
@@ -140,36 +138,19 @@ class MATHTask(Task):
 
     @staticmethod
     def _from_hub(split: str) -> tuple[list[TaskItem], str, str]:
-        try:
-            import datasets
-        except ImportError:
-            raise DataError(
-                f"no local MATH data: pass data_path= ({_layouts(split)}), set "
-                "PERSUASION_GYM_DATA_DIR to a directory holding math/, or `pip install datasets` "
-                f"to fetch {HUB_ID} from the Hugging Face hub"
-            ) from None
+        fix = (f"no local MATH data: pass data_path= ({_layouts(split)}), set PERSUASION_GYM_DATA_DIR "
+               "to a directory holding math/")
         items = []
         for subject in SUBJECTS:
-            try:
-                rows = datasets.load_dataset(HUB_ID, subject, split=split)
-            except Exception as exc:  # the hub is unreachable, or the dataset is missing
-                raise DataError(
-                    f"could not load {HUB_ID} ({subject}) from the Hugging Face hub "
-                    f"({type(exc).__name__}); offline, pass data_path= or set PERSUASION_GYM_DATA_DIR"
-                ) from None
-            for index, row in enumerate(rows):
+            for index, row in enumerate(hub_rows(HUB_ID, subject, split, fix)):
                 gold = _gold(row)
                 if gold is None:
                     raise DataError(f"{HUB_ID} {subject} {split} row {index}: the solution has no \\boxed{{}}")
                 items.append(TaskItem(f"math/{split}/{subject}/{index}", row["problem"], gold))
-        sha = hashlib.sha256(json.dumps([(i.text, i.gold) for i in items]).encode()).hexdigest()
-        return items, f"hf:{HUB_ID}", sha
+        return items, f"hf:{HUB_ID}", content_sha256((i.text, i.gold) for i in items)
 
     def build_messages(self, item: TaskItem, context: str = "") -> Messages:
-        user = f"Problem: {item.text}"
-        if context:
-            user += f"\n\nAdvice: {context}"
-        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        return ask(SYSTEM_PROMPT, f"Problem: {item.text}", context)
 
     def score(self, item: TaskItem, response: str) -> Score:
         answer = extract_math_answer(response)

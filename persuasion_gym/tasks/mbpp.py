@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import ast
 import builtins
-import hashlib
-import json
 from pathlib import Path
 
 from persuasion_gym.errors import DataError
 from persuasion_gym.paths import data_dir
-from persuasion_gym.tasks.base import Dataset
+from persuasion_gym.tasks.base import Dataset, check_load_args
 from persuasion_gym.tasks.code import CodeItem, CodeTask
+from persuasion_gym.tasks.hub import content_sha256, hub_rows
 from persuasion_gym.tasks.jsonl import file_sha256, read_jsonl
 
 # The paper's split of the task ids (Austin et al., 2021, section 2.1).
@@ -62,10 +61,7 @@ class MBPPTask(CodeTask):
     text_key = "text"
 
     def load(self, split: str = "train", data_path: str | None = None, max_items: int | None = None) -> Dataset:
-        if split not in SPLITS:
-            raise DataError(f"unknown MBPP split {split!r}: use one of {', '.join(SPLITS)}")
-        if max_items is not None and max_items < 1:
-            raise DataError(f"max_items={max_items}: pass a positive number of items, or None for all")
+        check_load_args("MBPP", split, SPLITS, max_items)
         path, whole = self._locate(split, data_path)
         if path is None:
             items, source, sha = self._from_hub(split)
@@ -102,21 +98,7 @@ class MBPPTask(CodeTask):
         return None, False
 
     def _from_hub(self, split: str) -> tuple[list[CodeItem], str, str]:
-        try:
-            import datasets
-        except ImportError:
-            raise DataError(
-                "no local MBPP data: pass data_path= (mbpp.jsonl or a directory of per-split "
-                ".jsonl files), set PERSUASION_GYM_DATA_DIR to a directory holding mbpp/, or "
-                f"`pip install datasets` to fetch {HUB_ID} from the hub"
-            ) from None
-        try:
-            rows = datasets.load_dataset(HUB_ID, "full", split=split)
-        except Exception as exc:  # the hub is unreachable, or the dataset is missing
-            raise DataError(
-                f"could not load {HUB_ID} from the Hugging Face hub ({type(exc).__name__}); "
-                "offline, pass data_path= or set PERSUASION_GYM_DATA_DIR"
-            ) from None
+        rows = hub_rows(HUB_ID, "full", split, "no local MBPP data: pass data_path= (mbpp.jsonl or a directory of "
+                        "per-split .jsonl files), set PERSUASION_GYM_DATA_DIR to a directory holding mbpp/")
         items = [item_from_record(dict(row), f"{HUB_ID} {split} row {index}") for index, row in enumerate(rows)]
-        sha = hashlib.sha256(json.dumps([(i.item_id, i.text, i.tests) for i in items]).encode()).hexdigest()
-        return items, f"hf:{HUB_ID}", sha
+        return items, f"hf:{HUB_ID}", content_sha256((i.item_id, i.text, i.tests) for i in items)
