@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 
 import persuasion_gym
 from persuasion_gym.envs import HumanEvalEnv
-from persuasion_gym.errors import DataError
+from persuasion_gym.errors import ConfigError, DataError
 from persuasion_gym.sandbox import Limits, Sandbox
 from persuasion_gym.signals import CODE_SIGNALS
 from persuasion_gym.tables import load_table
@@ -136,6 +136,8 @@ def test_env_end_to_end(make_server, problems):
     env.reset(seed=0)
     _, reward, _, _, step = env.step(0)
     assert reward == 0.0 and step["verdict"] == "failed"
+    settings = env.unwrapped.provenance()["task_settings"]
+    assert settings["sandbox"] == step["sandbox"] and settings["limits"]["timeout_s"] == 5
     for action in range(len(CODE_SIGNALS)):  # warm the cache so check_env's two seeded steps match
         env.unwrapped.evaluate([action] * 12)
     check_env(env.unwrapped, skip_render_check=True)
@@ -160,7 +162,9 @@ def test_record_a_table_and_replay_it(make_server, problems, tmp_path):
     table = record(env.task, env.receiver, env.dataset, list(env.signals), out=tmp_path / "he.npz", progress=False)
     assert table.scores[:, 2, 0].tolist() == [1.0] * 5 and table.scores[:, 0, 0].sum() == 0
     replay = gym.make("Persuasion-Table-v0", table=str(tmp_path / "he.npz"), featurizer="hashed")
-    assert replay.unwrapped.task.name == "humaneval" and load_table(tmp_path / "he.npz").meta["task"] == "humaneval"
+    meta = load_table(tmp_path / "he.npz").meta
+    assert replay.unwrapped.task.name == "humaneval" and meta["task"] == "humaneval"
+    assert meta["task_settings"]["sandbox"] in ("bubblewrap", "rlimits")
     replay.reset(seed=0)
     assert replay.step(2)[1] == 1.0
     env.close()
@@ -253,4 +257,24 @@ def test_register_env_for_a_custom_task(make_server):
     envs.reset(seed=0)
     assert envs.step(np.array([0, 0]))[1].tolist() == [0.0, 0.0]
     envs.close()
+    env.close()
+
+
+def test_without_bubblewrap_the_fallback_is_announced(make_server, problems, monkeypatch, tmp_path, caplog):
+    from persuasion_gym.sandbox import isolation
+
+    monkeypatch.setattr(isolation, "_detected", {})  # probe again, now with no bwrap on PATH
+    monkeypatch.setenv("PATH", str(tmp_path))
+    server = make_server(_solve_if_advised(problems, CODE_SIGNALS[1]))
+    with caplog.at_level("WARNING", logger="persuasion_gym.sandbox"), \
+            pytest.warns(RuntimeWarning, match="bwrap is not on PATH.*NO filesystem, network or PID isolation"):
+        env = gym.make("Persuasion-HumanEval-v0", receiver=f"openai:scripted@{server.url}", featurizer="hashed",
+                       max_items=3)
+        env.reset(seed=0)
+        _, reward, _, _, step = env.step(1)
+    assert reward == 1.0 and step["sandbox"] == "rlimits"
+    assert "apt-get install bubblewrap" in caplog.text
+    with pytest.raises(ConfigError, match="'bwrap' is not available: bwrap is not on PATH"):
+        gym.make("Persuasion-HumanEval-v0", receiver=f"openai:scripted@{server.url}", featurizer="hashed",
+                 max_items=3, isolation="bwrap")
     env.close()

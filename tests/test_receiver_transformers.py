@@ -149,3 +149,19 @@ def test_smollm2_end_to_end_through_gym(monkeypatch):
     again = repeat.evaluate([1, 1, 1, 1])
     assert all(o.cached for o in again) and repeat.receiver.stats.calls == calls == 0
     assert [o.response for o in again] == [o.response for o in outcomes]
+
+
+@pytest.mark.slow
+def test_smollm2_writes_code_that_the_sandbox_judges():
+    """The real embedded model on two HumanEval problems: its programs are extracted and run."""
+    env = gym.make("Persuasion-HumanEval-v0", receiver="embedded?max_new_tokens=80&batch_size=2",
+                   max_items=2, featurizer="hashed", timeout_s=5)
+    outcomes = env.unwrapped.evaluate([0, 0])
+    assert [o.usage.completion_tokens > 0 for o in outcomes] == [True, True]
+    for outcome in outcomes:
+        assert outcome.details["verdict"] in ("passed", "failed", "timeout", "crashed", "refused", "no code")
+        assert outcome.details["sandbox"] in ("bubblewrap", "rlimits")
+        assert (outcome.answer is None) == (outcome.details["verdict"] == "no code")
+    # Greedy SmolLM2 writes a fenced function for HumanEval/0 (a wrong one): it ran in the sandbox.
+    assert outcomes[0].details["verdict"] in ("passed", "failed") and outcomes[0].answer.startswith("from typing")
+    env.close()

@@ -6,7 +6,16 @@ from typing import Any
 
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.sandbox import Limits, Sandbox
+from persuasion_gym.tasks.code import CodeTask
 from persuasion_gym.tasks.humaneval import HumanEvalTask
+
+
+def sandboxed(task_class: type[CodeTask], sandbox: Sandbox | None, isolation: str, timeout_s: float) -> CodeTask:
+    """A code task with its sandbox, probed now: a missing bwrap is an error (``isolation="bwrap"``)
+    or an announced fallback at ``gym.make``, not in the middle of training."""
+    sandbox = sandbox or Sandbox(isolation, Limits(timeout_s=timeout_s))  # type: ignore[arg-type]
+    sandbox.isolation
+    return task_class(sandbox)
 
 
 class HumanEvalEnv(PersuasionEnv):
@@ -60,5 +69,4 @@ class HumanEvalEnv(PersuasionEnv):
 
     def __init__(self, split: str = "all", sandbox: Sandbox | None = None, isolation: str = "auto",
                  timeout_s: float = 10.0, **kwargs: Any):
-        sandbox = sandbox or Sandbox(isolation, Limits(timeout_s=timeout_s))  # type: ignore[arg-type]
-        super().__init__(task=HumanEvalTask(sandbox), split=split, **kwargs)
+        super().__init__(task=sandboxed(HumanEvalTask, sandbox, isolation, timeout_s), split=split, **kwargs)

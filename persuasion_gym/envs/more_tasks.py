@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
-from persuasion_gym.sandbox import Limits, Sandbox
+from persuasion_gym.envs.humaneval import sandboxed
+from persuasion_gym.sandbox import Sandbox
 from persuasion_gym.tasks.math import MATHTask
 from persuasion_gym.tasks.mbpp import MBPPTask
 
@@ -31,8 +32,7 @@ class MBPPEnv(PersuasionEnv):
 
     def __init__(self, split: str = "train", sandbox: Sandbox | None = None, isolation: str = "auto",
                  timeout_s: float = 10.0, **kwargs: Any):
-        sandbox = sandbox or Sandbox(isolation, Limits(timeout_s=timeout_s))  # type: ignore[arg-type]
-        super().__init__(task=MBPPTask(sandbox), split=split, **kwargs)
+        super().__init__(task=sandboxed(MBPPTask, sandbox, isolation, timeout_s), split=split, **kwargs)
 
 
 class MATHEnv(PersuasionEnv):

@@ -222,6 +222,7 @@ class PersuasionEnv(gym.Env):
         return {
             "package_version": persuasion_gym.__version__,
             "task": self.task.name,
+            "task_settings": self.task.settings(),
             "dataset": {"name": self.dataset.name, "split": self.dataset.split, "source": self.dataset.source,
                         "sha256": self.dataset.sha256, "n_items": len(self.dataset)},
             **source,

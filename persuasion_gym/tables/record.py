@@ -51,6 +51,7 @@ def record(
     example = dataset.items[0]
     meta = {
         "task": task.name,
+        "task_settings": task.settings(),
         "env_id": env_id,
         "dataset": {"name": dataset.name, "split": dataset.split, "source": dataset.source,
                     "sha256": dataset.sha256, "n_items": n},

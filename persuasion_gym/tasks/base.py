@@ -110,6 +110,11 @@ class Task(ABC):
     def score(self, item: TaskItem, response: str) -> Score:
         """Score the Receiver's response to ``item``."""
 
+    def settings(self) -> dict[str, Any]:
+        """What besides the data decides the scores (code tasks: the sandbox and its limits);
+        result files record it."""
+        return {}
+
     def score_batch(self, items: Sequence[TaskItem], responses: Sequence[str]) -> list[Score]:
         """Score many responses (envs and recordings call this once per batch)."""
         return [self.score(item, response) for item, response in zip(items, responses)]

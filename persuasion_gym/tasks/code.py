@@ -7,9 +7,11 @@ judged once per process.
 
 from __future__ import annotations
 
+import dataclasses
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from persuasion_gym.sandbox import CodeCheck, Sandbox, Verdict
 from persuasion_gym.signals import CODE_SIGNALS
@@ -51,6 +53,9 @@ class CodeTask(Task):
 
     def build_messages(self, item: TaskItem, context: str = "") -> Messages:
         return ask(SYSTEM_PROMPT, self.question(item), context)
+
+    def settings(self) -> dict[str, Any]:
+        return {"sandbox": self.sandbox.isolation.name, "limits": dataclasses.asdict(self.sandbox.limits)}
 
     def question(self, item: TaskItem) -> str:
         """The user message asking for ``item`` (before any advice)."""
