@@ -38,6 +38,9 @@ def bwrap() -> Sandbox:
 
 @pytest.fixture(scope="module")
 def fallback() -> Sandbox:
+    from persuasion_gym.sandbox import isolation
+
+    isolation._detected.pop("rlimits", None)  # the warning comes once per process: see it here
     with pytest.warns(RuntimeWarning, match="NO filesystem, network or PID isolation"):
         sandbox = Sandbox("rlimits", FAST)
         assert sandbox.isolation.name == "rlimits"
@@ -197,6 +200,23 @@ def test_hostile_program_in_the_fallback(fallback, name):
     verdict = fallback.run(check(HOSTILE[name]))
     assert not verdict.passed, verdict
     assert fallback.run(check(GOOD)).passed
+
+
+def test_fallback_environment_holds_no_secrets(fallback, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-secret")
+    program = "import os\ndef add(a, b):\n    return sorted(k for k in os.environ if 'KEY' in k or 'TOKEN' in k)\n"
+    assert fallback.run(check(program, "assert add(0, 0) == []")).passed
+
+
+def test_a_sandbox_that_cannot_start_is_an_error_not_a_zero(monkeypatch):
+    from persuasion_gym.errors import PersuasionGymError
+    from persuasion_gym.sandbox import isolation
+
+    sandbox = Sandbox("rlimits", FAST)
+    sandbox.isolation
+    monkeypatch.setattr(isolation.sys, "executable", "/nonexistent/python")
+    with pytest.raises(PersuasionGymError, match="could not start a sandboxed process"):
+        sandbox.run(check(GOOD))
 
 
 def test_timeout_and_limit_statuses(bwrap):

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from persuasion_gym.errors import PersuasionGymError
 from persuasion_gym.sandbox.isolation import Isolation, Mode, bwrap_command, detect, interpreter, kill_marked, next_uid
 from persuasion_gym.sandbox.limits import Limits, processes_of_current_user
 from persuasion_gym.sandbox.values import RefusedValue, loads_plain
@@ -266,7 +267,11 @@ class Sandbox:
         """Run one program against its tests."""
         isolation, start = self.isolation, time.monotonic()
         try:
-            self._judge(check, isolation, start + self.limits.timeout_s)
+            worker = _Worker(isolation, self.limits, start + self.limits.timeout_s)
+        except OSError as exc:  # the machine's fault, not the program's: no silent reward of 0
+            raise PersuasionGymError(f"could not start a sandboxed process ({exc}); the program was not judged") from exc
+        try:
+            self._judge(check, worker)
         except Failure as failure:
             status, detail = failure.status, failure.detail
         except SyntaxError as exc:
@@ -293,8 +298,7 @@ class Sandbox:
                 results = tqdm(results, total=len(checks), desc="running programs", unit="program")
             return list(results)
 
-    def _judge(self, check: CodeCheck, isolation: Isolation, deadline: float) -> None:
-        worker = _Worker(isolation, self.limits, deadline)
+    def _judge(self, check: CodeCheck, worker: _Worker) -> None:
         try:
             worker.send(check.program)
             match worker.receive():
