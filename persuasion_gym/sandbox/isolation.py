@@ -65,6 +65,11 @@ def interpreter() -> tuple[str, list[str]]:
     return python, sorted(roots)
 
 
+def clean_environment(home: str, marker: str) -> dict[str, str]:
+    """All a program's environment holds (no keys, no tokens); the marker names its run."""
+    return {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "PERSUASION_GYM_SANDBOX_RUN": marker}
+
+
 def next_uid() -> int:
     with _uid_lock:
         return UID_BASE + next(_uids) % UID_SPAN
@@ -93,10 +98,10 @@ def bwrap_command(limits: Limits, uid: int | None, marker: str) -> list[str]:
         "--perms", "1777", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp", "--chdir", "/tmp",
         "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--die-with-parent", "--new-session",
-        "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
-        "--setenv", "LANG", "C.UTF-8", "--setenv", "PERSUASION_GYM_SANDBOX_RUN", marker,
-        "--cap-drop", "ALL",
+        "--clearenv", "--cap-drop", "ALL",
     ]
+    for name, value in clean_environment("/tmp", marker).items():
+        argv += ["--setenv", name, value]
     if uid is not None:
         argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "setpriv",
                  "--reuid", str(uid), "--regid", str(uid), "--clear-groups", "--inh-caps=-all"]

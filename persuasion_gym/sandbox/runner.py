@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import hashlib
 import importlib
 import os
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from persuasion_gym.errors import PersuasionGymError
-from persuasion_gym.sandbox.isolation import Isolation, Mode, bwrap_command, detect, interpreter, kill_marked, next_uid
+from persuasion_gym.sandbox.isolation import Isolation, Mode, bwrap_command, clean_environment, detect, interpreter, kill_marked, next_uid
 from persuasion_gym.sandbox.limits import Limits, processes_of_current_user
 from persuasion_gym.sandbox.values import RefusedValue, loads_plain
 from persuasion_gym.sandbox.worker import HEADER
@@ -55,8 +56,9 @@ class CodeCheck:
     entry_point: str
     setup: str = ""
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
+        """A hash of the program and its tests (verdicts are memoised by it)."""
         parts = (self.program, self.tests, self.entry_point, self.setup)
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -117,8 +119,7 @@ class _Worker:
             self._tmp = tempfile.TemporaryDirectory(prefix="persuasion-gym-run-")
             extra = 0 if root else processes_of_current_user()
             argv = [python, "-I", "-S", "-c", WORKER_SOURCE, limits.argument(extra)]
-            env = {"PATH": "/usr/bin:/bin", "HOME": self._tmp.name, "LANG": "C.UTF-8",
-                   "PERSUASION_GYM_SANDBOX_RUN": marker}
+            env = clean_environment(self._tmp.name, marker)
             cwd = self._tmp.name
         self.process = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

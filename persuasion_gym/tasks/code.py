@@ -72,22 +72,18 @@ class CodeTask(Task):
     def score_batch(self, items: Sequence[TaskItem], responses: Sequence[str]) -> list[Score]:
         """Extract each program, run the new ones in parallel in the sandbox, score pass@1."""
         programs = [self.program(item, response) for item, response in zip(items, responses)]
-        checks = {}
-        for item, program in zip(items, programs):
-            if program is not None:
-                check = self._code_item(item).check(program)
-                if check.key not in self._verdicts:
-                    checks[check.key] = check
-        for key, verdict in zip(checks, self.sandbox.run_many(list(checks.values()))):
-            self._verdicts[key] = verdict
+        checks = [None if program is None else self._code_item(item).check(program)
+                  for item, program in zip(items, programs)]
+        new = {check.key: check for check in checks if check is not None and check.key not in self._verdicts}
+        self._verdicts.update(zip(new, self.sandbox.run_many(list(new.values()))))
         scores = []
-        for item, program in zip(items, programs):
-            if program is None:
+        for item, program, check in zip(items, programs, checks):
+            if check is None:
                 details = {"verdict": "no code", "verdict_detail": "the response holds no code defining "
                            f"{self._code_item(item).entry_point!r}", "sandbox": self.sandbox.isolation.name}
                 scores.append(Score(None, False, 0.0, details))
                 continue
-            verdict = self._verdicts[self._code_item(item).check(program).key]
+            verdict = self._verdicts[check.key]
             details = {"verdict": verdict.status, "verdict_detail": verdict.detail, "sandbox": verdict.isolation}
             scores.append(Score(program, verdict.passed, 1.0 if verdict.passed else 0.0, details))
         return scores
