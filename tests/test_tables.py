@@ -86,7 +86,7 @@ def test_an_interrupted_recording_resumes_without_paying_twice(make_server, gold
     proc = record_cli(server, out, n_items=8, samples=1)
     stdout, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0
-    # Requests in flight at the kill were answered but never received: at most 4 of them.
+    # Only requests holding one of the 4 concurrency slots at the kill can be paid but unstored.
     assert cells <= server.count <= cells + 4
     assert json.loads(stdout)["cache_hits"] >= paid - 4
     reference = make_server(scripted_reply(gold_by_question))

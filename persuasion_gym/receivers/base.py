@@ -63,7 +63,9 @@ class Receiver(ABC):
     @abstractmethod
     def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         """Answer every request (concurrently where possible), yielding ``(index, result)`` as
-        each finishes, in any order; a failed request yields its error."""
+        each finishes, in any order; a failed request yields its error. The caller caches
+        each result before resuming the generator, so a generator that frees its concurrency
+        slot only on resumption bounds what a kill can lose to the requests in flight."""
 
     @property
     def identity_json(self) -> str:

@@ -159,6 +159,9 @@ class OpenAIReceiver(Receiver):
         try:
             for future in concurrent.futures.as_completed(futures):
                 yield futures[future], future.result()
+                # ``respond`` has stored the result by now: only then may another request
+                # start, so a killed run has paid for at most max_concurrency lost answers.
+                loop.call_soon_threadsafe(limit.release)
         finally:  # interrupted (KeyboardInterrupt, an error downstream): stop what is in flight
             for future in futures:
                 future.cancel()
@@ -169,15 +172,18 @@ class OpenAIReceiver(Receiver):
             options["top_p"] = self.top_p
         if self.seed is not None:
             options["seed"] = self.seed + request.sample
-        async with limit:
-            start = time.perf_counter()
-            try:
-                completion = await self._get_client().chat.completions.create(
-                    model=self.model, messages=request.messages, **options
-                )
-            except openai.OpenAIError as exc:
-                return self._explain(exc, f"asking model {self.model!r}")
-            latency = time.perf_counter() - start
+        await limit.acquire()  # released by ``_generate`` once the result is stored
+        start = time.perf_counter()
+        try:
+            completion = await self._get_client().chat.completions.create(
+                model=self.model, messages=request.messages, **options
+            )
+        except openai.OpenAIError as exc:
+            return self._explain(exc, f"asking model {self.model!r}")
+        except BaseException:
+            limit.release()
+            raise
+        latency = time.perf_counter() - start
         if not completion.choices:
             return ReceiverError(f"{self.base_url} returned no choices for model {self.model!r}")
         text = completion.choices[0].message.content or ""
