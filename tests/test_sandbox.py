@@ -191,7 +191,7 @@ FALLBACK_SAFE = ["infinite loop", "infinite loop in the call", "memory bomb", "h
 def test_hostile_program_is_contained(bwrap, name):
     verdict = bwrap.run(check(HOSTILE[name]))
     assert not verdict.passed, verdict
-    assert verdict.seconds < FAST.timeout_s + 2
+    assert verdict.seconds < FAST.timeout_s + 6  # killed at the timeout (margin for a loaded machine)
     assert bwrap.run(check(GOOD)).passed  # the next program is unaffected
 
 
