@@ -3,11 +3,13 @@
 import logging
 import pickle
 import socket
+import time
 
 import pytest
 
 from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailableError
 from persuasion_gym.receivers import OpenAIReceiver, make_receiver, parse_spec
+from persuasion_gym.receivers.cache import ResponseCache
 
 
 def prompt(text: str) -> list[dict[str, str]]:
@@ -30,6 +32,31 @@ def test_batch_is_concurrent_under_the_limit(make_server):
     assert responses[0].usage.prompt_tokens == 1 and responses[0].usage.completion_tokens == 3
     assert all(r.latency_s >= 0.15 for r in responses)
     assert receiver.stats.calls == 24
+
+
+class SlowCache(ResponseCache):
+    """A real cache whose writes are slow and which notes how many requests the server had
+    received, and how many answers it held, at each write."""
+
+    def __init__(self, path, server):
+        super().__init__(path)
+        self.server, self.seen = server, []
+
+    def put_many(self, identity_json, entries):
+        self.seen.append((self.server.count, len(self)))
+        time.sleep(0.1)
+        super().put_many(identity_json, entries)
+
+
+def test_a_slot_is_freed_only_once_its_answer_is_stored(make_server, tmp_path):
+    # A kill at any moment then loses at most max_concurrency paid answers, however slow the
+    # caller's writes are.
+    server = make_server()
+    cache = SlowCache(tmp_path / "c.sqlite", server)
+    receiver = OpenAIReceiver(base_url=server.url, max_concurrency=3, cache=cache)
+    receiver.respond([prompt(f"q{i}") for i in range(12)])
+    assert len(cache) == 12 and len(cache.seen) == 12
+    assert max(received - stored for received, stored in cache.seen) <= 3
 
 
 def test_decoding_parameters_and_seed_per_sample_reach_the_server(make_server):
