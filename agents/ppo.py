@@ -8,12 +8,11 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-# One-step episodes: no bootstrapping needed (gamma and GAE do not matter), short rollouts
-# give frequent updates, and an entropy bonus keeps every signal tried early on.
-PPO_DEFAULTS: dict[str, Any] = {
-    "n_steps": 64, "batch_size": 64, "n_epochs": 10, "learning_rate": 1e-3,
-    "ent_coef": 0.01, "gamma": 0.0, "gae_lambda": 1.0,
-}
+from agents.deep import DEFAULTS
+
+# The deep-RL PPO defaults, with rollouts cut for a few single-env copies instead of one wide
+# native vector env: 4 copies x 64 steps, minibatches of 64.
+PPO_DEFAULTS: dict[str, Any] = {**DEFAULTS["ppo"], "n_steps": 64, "batch_size": 64}
 
 
 def train_ppo(
