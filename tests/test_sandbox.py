@@ -323,6 +323,25 @@ def test_detached_child_does_not_outlive_the_run(mode, request):
     assert processes_with(token) == []
 
 
+def test_the_sweep_waits_for_a_process_caught_mid_exec():
+    """A process in the middle of execve shows an empty environment for a moment (CI once lost
+    a detached child to that window): here one shows none for 0.4 s, then execs with the marker."""
+    import subprocess
+    import sys
+
+    from persuasion_gym.sandbox.isolation import kill_marked, start_ticks
+
+    token, marker = f"{uuid.uuid4().int % 10**9}", uuid.uuid4().hex
+    exec_later = (f"import os, time; time.sleep(0.4); os.execve('/bin/sleep', ['sleep', '5{token}'], "
+                  f"{{'PERSUASION_GYM_SANDBOX_RUN': '{marker}'}})")
+    child = subprocess.Popen([sys.executable, "-I", "-S", "-c", exec_later], env={})
+    try:
+        assert kill_marked(marker, start_ticks(child.pid)) == 1
+        assert child.wait(timeout=5) == -9 and processes_with(token) == []
+    finally:
+        child.kill()
+
+
 @needs_bwrap
 def test_parallel_runs_keep_order_and_isolation(bwrap):
     checks = [check(GOOD), check(HOSTILE["fork bomb"]), check(GOOD), check(HOSTILE["infinite loop"]),

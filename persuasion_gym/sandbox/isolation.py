@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,22 +109,56 @@ def bwrap_command(limits: Limits, uid: int | None, marker: str) -> list[str]:
     return argv
 
 
-def kill_marked(marker: str) -> int:
+def kill_marked(marker: str, born_after: int = 0, patience: float = 2.0) -> int:
     """SIGKILL every process whose environment holds this run's marker: the fallback's sweep
     for children that left the process group (best effort: a program can clear its
-    environment before it detaches). Returns how many were killed."""
+    environment before it detaches). Returns how many were killed.
+
+    A process caught in the middle of ``execve`` shows an empty environment for a moment, so
+    user processes born since ``born_after`` (clock ticks since boot, as in /proc/PID/stat)
+    that show none are read again, for up to ``patience`` seconds, and scans repeat until
+    one kills nothing: a marked process may fork while the sweep runs."""
     needle, killed = f"PERSUASION_GYM_SANDBOX_RUN={marker}".encode(), 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/environ", "rb") as environ:
-                if needle in environ.read().split(b"\0"):
+    deadline = time.monotonic() + patience
+    while True:
+        found, unsure = 0, False
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                    variables = environ.read()
+                if needle in variables.split(b"\0"):
                     os.kill(int(entry.name), signal.SIGKILL)
-                    killed += 1
-        except OSError:
-            pass
-    return killed
+                    found += 1
+                elif not variables and _newborn_user_process(entry.name, born_after):
+                    unsure = True
+            except OSError:
+                pass
+        killed += found
+        if not (found or unsure) or time.monotonic() > deadline:
+            return killed
+        time.sleep(0.005)
+
+
+def _newborn_user_process(pid: str, born_after: int) -> bool:
+    """Whether the process is a live, non-kernel one started at or after ``born_after``."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        fields = stat.read().rsplit(b")", 1)[1].split()  # the name before ")" may hold spaces
+    state, flags, start = fields[0], int(fields[6]), int(fields[19])
+    return state not in (b"Z", b"X") and not flags & _PF_KTHREAD and start >= born_after
+
+
+def start_ticks(pid: int) -> int:
+    """When the process started, in clock ticks since boot (0 when it is already gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+_PF_KTHREAD = 0x00200000  # include/linux/sched.h: the process is a kernel thread
 
 
 _detected: dict[str, Isolation] = {}

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from persuasion_gym.errors import PersuasionGymError
-from persuasion_gym.sandbox.isolation import Isolation, Mode, bwrap_command, clean_environment, detect, interpreter, kill_marked, next_uid
+from persuasion_gym.sandbox.isolation import Isolation, Mode, bwrap_command, clean_environment, detect, interpreter, kill_marked, next_uid, start_ticks
 from persuasion_gym.sandbox.limits import Limits, processes_of_current_user
 from persuasion_gym.sandbox.values import RefusedValue, loads_plain
 from persuasion_gym.sandbox.worker import HEADER
@@ -125,6 +125,7 @@ class _Worker:
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=env, cwd=cwd, start_new_session=True, close_fds=True,
         )
+        self._born = start_ticks(self.process.pid)
         self._out = self.process.stdout.fileno()
         os.set_blocking(self.process.stdin.fileno(), False)
 
@@ -191,7 +192,7 @@ class _Worker:
         except ProcessLookupError:
             pass
         if not self.isolated:
-            kill_marked(self.marker)
+            kill_marked(self.marker, self._born)
         self.process.wait()
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             try:
