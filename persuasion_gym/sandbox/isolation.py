@@ -118,35 +118,36 @@ def kill_marked(marker: str, born_after: int = 0, patience: float = 2.0) -> int:
     user processes born since ``born_after`` (clock ticks since boot, as in /proc/PID/stat)
     that show none are read again, for up to ``patience`` seconds, and scans repeat until
     one kills nothing: a marked process may fork while the sweep runs."""
-    needle, killed = f"PERSUASION_GYM_SANDBOX_RUN={marker}".encode(), 0
+    needle, killed = f"PERSUASION_GYM_SANDBOX_RUN={marker}".encode(), set()
     deadline = time.monotonic() + patience
     while True:
-        found, unsure = 0, False
+        fresh, unsure = False, False
         for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) in killed:  # killed ones take a moment to go
                 continue
             try:
                 with open(f"/proc/{entry.name}/environ", "rb") as environ:
                     variables = environ.read()
                 if needle in variables.split(b"\0"):
                     os.kill(int(entry.name), signal.SIGKILL)
-                    found += 1
+                    killed.add(int(entry.name))
+                    fresh = True
                 elif not variables and _newborn_user_process(entry.name, born_after):
                     unsure = True
             except OSError:
                 pass
-        killed += found
-        if not (found or unsure) or time.monotonic() > deadline:
-            return killed
+        if not (fresh or unsure) or time.monotonic() > deadline:
+            return len(killed)
         time.sleep(0.005)
 
 
 def _newborn_user_process(pid: str, born_after: int) -> bool:
-    """Whether the process is a live, non-kernel one started at or after ``born_after``."""
+    """Whether the process started at or after ``born_after`` and has a memory map that shows
+    no environment yet: not a kernel thread, and not one dying (those just killed show none)."""
     with open(f"/proc/{pid}/stat", "rb") as stat:
         fields = stat.read().rsplit(b")", 1)[1].split()  # the name before ")" may hold spaces
-    state, flags, start = fields[0], int(fields[6]), int(fields[19])
-    return state not in (b"Z", b"X") and not flags & _PF_KTHREAD and start >= born_after
+    flags, start, vsize = int(fields[6]), int(fields[19]), int(fields[20])
+    return not flags & (_PF_KTHREAD | _PF_EXITING) and vsize > 0 and start >= born_after
 
 
 def start_ticks(pid: int) -> int:
@@ -158,7 +159,7 @@ def start_ticks(pid: int) -> int:
         return 0
 
 
-_PF_KTHREAD = 0x00200000  # include/linux/sched.h: the process is a kernel thread
+_PF_EXITING, _PF_KTHREAD = 0x4, 0x00200000  # include/linux/sched.h: dying; a kernel thread
 
 
 _detected: dict[str, Isolation] = {}

@@ -191,9 +191,9 @@ class _Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        if not self.isolated:
-            kill_marked(self.marker, self._born)
         self.process.wait()
+        if not self.isolated:  # after the wait: the worker itself is gone, not dying
+            kill_marked(self.marker, self._born)
         for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
             try:
                 stream.close()
