@@ -144,8 +144,7 @@ def kill_marked(marker: str, born_after: int = 0, patience: float = 2.0) -> int:
 def _newborn_user_process(pid: str, born_after: int) -> bool:
     """Whether the process started at or after ``born_after`` and has a memory map that shows
     no environment yet: not a kernel thread, and not one dying (those just killed show none)."""
-    with open(f"/proc/{pid}/stat", "rb") as stat:
-        fields = stat.read().rsplit(b")", 1)[1].split()  # the name before ")" may hold spaces
+    fields = _stat_fields(pid)
     flags, start, vsize = int(fields[6]), int(fields[19]), int(fields[20])
     return not flags & (_PF_KTHREAD | _PF_EXITING) and vsize > 0 and start >= born_after
 
@@ -153,10 +152,15 @@ def _newborn_user_process(pid: str, born_after: int) -> bool:
 def start_ticks(pid: int) -> int:
     """When the process started, in clock ticks since boot (0 when it is already gone)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return int(stat.read().rsplit(b")", 1)[1].split()[19])
+        return int(_stat_fields(str(pid))[19])
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def _stat_fields(pid: str) -> list[bytes]:
+    """/proc/PID/stat from its third field (the state) on; the name before ")" may hold spaces."""
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        return stat.read().rsplit(b")", 1)[1].split()
 
 
 _PF_EXITING, _PF_KTHREAD = 0x4, 0x00200000  # include/linux/sched.h: dying; a kernel thread

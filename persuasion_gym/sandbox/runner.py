@@ -125,7 +125,7 @@ class _Worker:
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=env, cwd=cwd, start_new_session=True, close_fds=True,
         )
-        self._born = start_ticks(self.process.pid)
+        self._born = 0 if isolation.isolated else start_ticks(self.process.pid)
         self._out = self.process.stdout.fileno()
         os.set_blocking(self.process.stdin.fileno(), False)
 
