@@ -18,16 +18,24 @@ import numpy as np
 from gymnasium import spaces
 
 import persuasion_gym
-from persuasion_gym.envs.text_space import ItemText
+from persuasion_gym.envs.text_space import ItemText, SignalText
 from persuasion_gym.errors import ConfigError, InvalidActionError, PersuasionGymError
 from persuasion_gym.featurizers import Featurizer, cached_features, make_featurizer
-from persuasion_gym.persuasion import Outcome, Protocol, bayes, exchange, make_protocol
+from persuasion_gym.persuasion import Outcome, Protocol, TextPosteriorProtocol, TextScheme, bayes, exchange, make_protocol
+from persuasion_gym.persuasion.protocols import is_text
 from persuasion_gym.receivers import Receiver, ResponseCache, make_receiver
-from persuasion_gym.signals import SignalLibrary, as_library
+from persuasion_gym.signals import SIGNAL_CHARSET, SignalLibrary, as_library
 from persuasion_gym.tables import ResponseTable, load_table
 from persuasion_gym.tasks import Dataset, Task, make_task
 
 Observation = Literal["features", "text"]
+ActionType = Literal["index", "text"]
+
+
+def compose_context(signal: str, item: str) -> str:
+    """What the Receiver reads when both the Advisor's text signal and an information item
+    go into its context (the text ``posterior`` protocol): the signal, then the item."""
+    return "\n".join(part for part in (signal, item) if part)
 
 
 @dataclass
@@ -42,6 +50,7 @@ class StepBatch:
     outcomes: list[Outcome] | None
     rows: np.ndarray | None = None  # table rows, on a table
     columns: np.ndarray | None = None
+    log_likelihoods: np.ndarray | None = None  # the Advisor's, of its text signals (text posterior)
 
 
 class PersuasionEnv(gym.Env):
@@ -70,10 +79,14 @@ class PersuasionEnv(gym.Env):
         table: str | Path | ResponseTable | None = None,
         table_reward: Literal["sample", "mean"] = "sample",
         prior: Sequence[float] | np.ndarray | Literal["uniform"] | None = None,
-        scheme: np.ndarray | None = None,
+        scheme: np.ndarray | TextScheme | None = None,
         n_signals: int | None = None,
         alpha: float = 1.0,
         dataset: Dataset | None = None,
+        action_type: ActionType = "index",
+        max_signal_length: int = 512,
+        signal_charset: str | None = None,
+        state_table: str | Path | ResponseTable | None = None,
     ):
         if observation not in ("features", "text"):
             raise ConfigError(f"observation={observation!r}: use 'features' (a Box vector) or 'text'")
@@ -85,10 +98,20 @@ class PersuasionEnv(gym.Env):
             raise ConfigError(f"samples_per_cell={samples_per_cell}: must be at least 1")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ConfigError(f"render_mode={render_mode!r}: use one of {self.metadata['render_modes']} or None")
+        if action_type not in ("index", "text"):
+            raise ConfigError(f"action_type={action_type!r}: use 'index' (a signal library index) or 'text' "
+                              "(the signal's text itself)")
+        if max_signal_length < 1:
+            raise ConfigError(f"max_signal_length={max_signal_length}: must be at least 1 character")
         if isinstance(receiver, str) and receiver.startswith("table:"):
             table, receiver = receiver.removeprefix("table:"), None
+        if action_type == "text" and table is not None:
+            raise ConfigError("text actions on a recorded table: a table only knows its own signals, so it cannot answer "
+                              "new texts; use a live Receiver (receiver='openai:MODEL@URL', 'embedded', ...), or "
+                              "action_type='index'")
         self.task = make_task(task)
         self.table = None if table is None else load_table(table)
+        self.action_type = action_type
         if dataset is None:
             dataset = self.task.load(split, None if data_path is None else str(data_path), max_items)
         elif max_items is not None:
@@ -103,13 +126,18 @@ class PersuasionEnv(gym.Env):
         self.table_reward = table_reward
         self.render_mode = render_mode
 
-        # The information items are the signal library's texts.
+        # The information items are the signal library's texts. Their states come from the
+        # replayed table, or from a table recorded for that purpose (``state_table``).
         m = len(self.signals)
         states = None
+        state_source = self.table if self.table is not None else (
+            None if state_table is None else load_table(state_table))
+        if state_source is not None:
+            state_source.check_signals(list(self.signals))
+            rows = state_source.rows_for(self.dataset)
+            states = bayes.states(state_source.utilities[rows])
         if self.table is not None:
-            self.table.check_signals(list(self.signals))
-            self._rows = self.table.rows_for(self.dataset)
-            states = bayes.states(self.table.utilities[self._rows])
+            self._rows = rows
             self._empty_column = self.signals.empty_index
             if protocol == "none" and self._empty_column is None:
                 raise ConfigError("protocol='none' on a table needs the empty signal '' among the table's signals")
@@ -119,7 +147,9 @@ class PersuasionEnv(gym.Env):
             prior = None
         elif prior is None and states is not None:
             prior = bayes.state_prior(states, m)  # the frequency of each state among the table's items
-        self.protocol = make_protocol(protocol, m, prior, n_signals, scheme, alpha, states, len(self.dataset))
+        text = action_type == "text"
+        self.protocol = make_protocol(protocol, m, prior, n_signals, scheme, alpha, states, len(self.dataset),
+                                      text=text, item_texts=list(self.signals), questions=self.dataset.texts)
 
         self.receiver: Receiver | None = None
         self._owns_receiver = False
@@ -129,7 +159,12 @@ class PersuasionEnv(gym.Env):
             self._owns_receiver = not isinstance(receiver, Receiver)
             self.receiver = make_receiver(receiver, cache=cache)
 
-        self.action_space = spaces.Discrete(self.protocol.n_actions)
+        if text:
+            # The charset admits what a language model writes, and the library's own texts.
+            charset = "".join(sorted(set(signal_charset or SIGNAL_CHARSET) | set("".join(self.signals))))
+            self.action_space = SignalText(max_length=max_signal_length, min_length=0, charset=charset)
+        else:
+            self.action_space = spaces.Discrete(self.protocol.n_actions)
         texts = self.dataset.texts
         if observation == "features":
             self.featurizer: Featurizer | None = make_featurizer(featurizer)
@@ -142,8 +177,9 @@ class PersuasionEnv(gym.Env):
             length = max(self.task.max_text_length, *map(len, texts))
             self.observation_space = ItemText(max_length=length, min_length=0, charset=charset)
 
-        self._visits: Counter[tuple[int, int]] = Counter()
+        self._visits: Counter[tuple[int, str]] = Counter()  # (item, context) -> answers asked
         self._item_index: int | None = None
+        self._observed: dict[str, Any] = {}
         self._last: dict[str, Any] | None = None
 
     # -- Gymnasium API -----------------------------------------------------------------------
@@ -162,7 +198,8 @@ class PersuasionEnv(gym.Env):
         else:
             index = int(self.np_random.integers(len(self.dataset)))
         self._item_index, self._last = index, None
-        return self._observation(index), self._item_info(index)
+        self._observed = self.observed_items(np.array([index]), self.np_random, one=True)
+        return self._observation(index), {**self._item_info(index), **self._observed}
 
     def step(self, action):
         if self._item_index is None:
@@ -170,9 +207,10 @@ class PersuasionEnv(gym.Env):
         action = self._check_action(action)
         index = self._item_index
         # A Receiver error propagates from here with the episode intact: step() can be retried.
-        batch = self._step_batch(np.array([index]), np.array([action]), self.np_random)
+        batch = self._step_batch(np.array([index]), [action] if isinstance(action, str) else np.array([action]),
+                                 self.np_random)
         self._item_index = None
-        info = {**self._item_info(index), **self._episode_info(batch, 0, action)}
+        info = {**self._item_info(index), **self._observed, **self._episode_info(batch, 0, action)}
         self._last = info
         return self._observation(index), float(batch.rewards[0]), True, False, info
 
@@ -195,17 +233,26 @@ class PersuasionEnv(gym.Env):
 
     # -- beyond the Gymnasium API --------------------------------------------------------------
     def evaluate(
-        self, actions: Sequence[int], item_indices: Sequence[int] | None = None, progress: bool = False
+        self, actions: Sequence[int] | Sequence[str], item_indices: Sequence[int] | None = None, progress: bool = False
     ) -> list[Outcome]:
         """Score one signal per item in one concurrent batch (first sample of each cell),
-        under the ``direct`` reading: ``actions[j]``'s signal text goes with item
-        ``item_indices[j]`` (default: every item in order). Leaves the episode and the
-        protocol's state alone. ``progress=True`` shows the Receiver's progress."""
+        under the ``direct`` reading: ``actions[j]``'s signal (a library index, or a text on a
+        live Receiver, in either action mode) goes with item ``item_indices[j]`` (default:
+        every item in order). Leaves the episode and the protocol's state alone.
+        ``progress=True`` shows the Receiver's progress."""
         indices = list(range(len(self.dataset))) if item_indices is None else [int(i) for i in item_indices]
         if len(actions) != len(indices):
             raise ConfigError(f"{len(actions)} actions for {len(indices)} items: pass one action per item")
+        zeros = np.zeros(len(indices), np.int64)
+        if is_text(actions):
+            if self.table is not None:
+                raise ConfigError("a recorded table only knows its own signals: evaluate signal texts on a live "
+                                  "Receiver, or pass signal indices")
+            texts = [self._check_text(a, length_limit=False) for a in actions]
+            batch = self._ask(np.asarray(indices, dtype=np.int64), zeros - 1, zeros, progress, texts)
+            return batch.outcomes  # type: ignore[return-value]
         columns = np.array([self._check_signal(a) for a in actions], dtype=np.int64)
-        batch = self._ask(np.asarray(indices, dtype=np.int64), columns, np.zeros(len(indices), np.int64), progress)
+        batch = self._ask(np.asarray(indices, dtype=np.int64), columns, zeros, progress)
         if batch.outcomes is not None:
             return batch.outcomes
         return [self._table_outcome(batch, j) for j in range(len(indices))]
@@ -219,6 +266,12 @@ class PersuasionEnv(gym.Env):
             source["table"]["reward"] = self.table_reward
         else:
             source = {"receiver": self.receiver.identity}
+        extra: dict[str, Any] = {"action_type": self.action_type}
+        if self.action_type == "text":
+            extra["max_signal_length"] = self.action_space.max_length
+        if isinstance(self.protocol, TextPosteriorProtocol):
+            scheme = self.protocol.scheme
+            extra["scheme"] = getattr(scheme, "identity", None) or type(scheme).__name__
         return {
             "package_version": persuasion_gym.__version__,
             "task": self.task.name,
@@ -231,15 +284,31 @@ class PersuasionEnv(gym.Env):
             "protocol": self.protocol.name,
             "featurizer": None if self.featurizer is None else self.featurizer.fingerprint,
             "samples_per_cell": self.samples_per_cell,
+            **extra,
         }
+
+    def observed_items(self, indices: np.ndarray, rng: np.random.Generator, one: bool = False) -> dict[str, Any]:
+        """What the Advisor observes besides the task items, under the text ``posterior``
+        protocol: the information item x* (the state, or a prior draw while it is unknown).
+        Empty under the other protocols. ``one=True``: scalars for a single env's info."""
+        if not isinstance(self.protocol, TextPosteriorProtocol):
+            return {}
+        observed, known = self.protocol.observe_states(indices, rng)
+        texts = [self.signals[int(x)] for x in observed]
+        if one:
+            return {"observed_index": int(observed[0]), "observed_item": texts[0], "observed_known": bool(known[0])}
+        return {"observed_index": observed, "observed_item": np.array(texts, dtype=object), "observed_known": known}
 
     # -- the batched core -------------------------------------------------------------------------
     def _step_batch(
         self, indices: np.ndarray, actions: np.ndarray, rng: np.random.Generator, progress: bool = False
     ) -> StepBatch:
         """Play one episode per (item, action): the protocol picks each context, the Receiver
-        (or the table) answers, the protocol learns from the rewards."""
-        chosen, beliefs = self.protocol.choose(actions, indices, rng)
+        (or the table) answers, the protocol learns from the rewards. ``actions`` are signal
+        indices, or texts in text mode."""
+        choice = self.protocol.choose(actions, indices, rng)
+        chosen = choice.chosen
+        contexts = None
         if self.table is not None:
             if self.table_reward == "mean":
                 samples = np.zeros(len(indices), dtype=np.int64)
@@ -248,17 +317,28 @@ class PersuasionEnv(gym.Env):
         else:
             # The k-th visit of a cell asks for sample k mod S: at most S paid calls per cell,
             # and a rerun with the same seeds is served entirely from the cache.
-            samples = np.array([self._visits[(int(i), int(c))] % self.samples_per_cell
-                                for i, c in zip(indices, chosen)], dtype=np.int64)
-        batch = self._ask(indices, chosen, samples, progress)
-        batch.beliefs = beliefs
-        if self.table is None:  # only once answered: a failed call does not use up a sample
-            self._visits.update(zip(indices.tolist(), chosen.tolist()))
+            contexts = self._contexts(actions, chosen)
+            samples = np.array([self._visits[(int(i), c)] % self.samples_per_cell
+                                for i, c in zip(indices, contexts)], dtype=np.int64)
+        batch = self._ask(indices, chosen, samples, progress, contexts)
+        batch.beliefs, batch.log_likelihoods = choice.beliefs, choice.log_likelihoods
+        if contexts is not None:  # only once answered: a failed call does not use up a sample
+            self._visits.update(zip(indices.tolist(), contexts))
         self.protocol.observe(indices, actions, chosen, batch.rewards)
         return batch
 
-    def _ask(self, indices: np.ndarray, chosen: np.ndarray, samples: np.ndarray, progress: bool) -> StepBatch:
-        """Rewards of items with information items ``chosen`` (-1: none), sample ``samples``."""
+    def _contexts(self, actions: Sequence, chosen: np.ndarray) -> list[str]:
+        """The Receiver's context per episode: the chosen information item, and under
+        ``direct`` and ``posterior`` with text actions the Advisor's own text before it."""
+        items = [self.signals[c] if c >= 0 else "" for c in chosen]
+        if not is_text(actions) or self.protocol.name not in ("direct", "posterior"):
+            return items
+        return [compose_context(signal, item) for signal, item in zip(actions, items)]
+
+    def _ask(self, indices: np.ndarray, chosen: np.ndarray, samples: np.ndarray, progress: bool,
+             contexts: list[str] | None = None) -> StepBatch:
+        """Rewards of items with information items ``chosen`` (-1: none), sample ``samples``;
+        on a live Receiver, ``contexts`` (default: the chosen items' texts) are what it reads."""
         if self.table is not None:
             rows = self._rows[indices]
             columns = np.where(chosen >= 0, chosen, self._empty_column if self._empty_column is not None else 0)
@@ -267,7 +347,8 @@ class PersuasionEnv(gym.Env):
             else:
                 rewards = self.table.scores[rows, columns, samples].astype(np.float64)
             return StepBatch(rewards, chosen, samples, None, None, rows, columns)
-        contexts = [self.signals[c] if c >= 0 else "" for c in chosen]
+        if contexts is None:
+            contexts = [self.signals[c] if c >= 0 else "" for c in chosen]
         items = [self.dataset.items[i] for i in indices]
         on_error = "return" if self.on_receiver_error == "zero" else "raise"
         outcomes = exchange(self.task, self.receiver, items, contexts, samples.tolist(),
@@ -287,23 +368,51 @@ class PersuasionEnv(gym.Env):
             latency_s=float(table.latency_s[r, c, s]), cached=True,
         )
 
-    def _episode_info(self, batch: StepBatch, j: int, action: int) -> dict[str, Any]:
+    def _episode_info(self, batch: StepBatch, j: int, action: int | str) -> dict[str, Any]:
         outcome = batch.outcomes[j] if batch.outcomes is not None else self._table_outcome(batch, j)
-        info: dict[str, Any] = {"action": action, "signal": self._signal_text(action),
+        signal = action if isinstance(action, str) else self._signal_text(action)
+        info: dict[str, Any] = {"action": action, "signal": signal,
                                 "sample": int(batch.samples[j]), "reward": float(batch.rewards[j]), **outcome.info()}
         if batch.beliefs is not None:
             chosen = int(batch.chosen[j])
             info["posterior" if self.protocol.name == "posterior" else "prior"] = batch.beliefs[j].copy()
             info["information_index"] = chosen
             info["information_item"] = self.signals[chosen]
+        if batch.log_likelihoods is not None:
+            info["log_likelihoods"] = batch.log_likelihoods[j].copy()
         return info
 
     def _signal_text(self, action: int) -> str:
         return self.signals[action] if action < len(self.signals) else f"<signal {action}>"
 
     # -- checks and views -----------------------------------------------------------------------
-    def _check_action(self, action: Any) -> int:
+    def _check_action(self, action: Any) -> int | str:
+        if self.action_type == "text":
+            return self._check_text(action)
         return self._check_index(action, self.action_space.n, "signal index")
+
+    def _check_text(self, action: Any, length_limit: bool = True) -> str:
+        """A text action as the action space admits it, or an error that says the fix."""
+        if not isinstance(action, str):
+            raise InvalidActionError(
+                f"action {action!r} is not text: this env takes the signal's text (action_type='text'); pass a str, "
+                "or make the env with action_type='index' to send signal indices"
+            )
+        if self.action_type != "text":
+            return str(action)
+        space: SignalText = self.action_space  # type: ignore[assignment]
+        if length_limit and len(action) > space.max_length:
+            raise InvalidActionError(
+                f"signal of {len(action)} characters is over this env's limit of {space.max_length}: shorten it, "
+                f"or make the env with max_signal_length={len(action)}"
+            )
+        outside = sorted(set(action) - space.character_set)
+        if outside:
+            raise InvalidActionError(
+                f"signal holds characters outside the action space's charset: {''.join(outside)!r}; remove them, "
+                "or make the env with signal_charset= a string holding every character the Advisor may write"
+            )
+        return str(action)
 
     def _check_signal(self, action: Any) -> int:
         return self._check_index(action, len(self.signals), "signal index")
@@ -313,7 +422,8 @@ class PersuasionEnv(gym.Env):
         if isinstance(action, str):
             raise InvalidActionError(
                 f"action {action!r} is text: actions are signal indices; pass an integer in 0..{n - 1} "
-                "(the text's position in env.unwrapped.signals)"
+                "(the text's position in env.unwrapped.signals), or make the env with action_type='text' "
+                "to send texts"
             )
         array = np.asarray(action) if action is not None else np.asarray(None, dtype=object)
         if array.size != 1 or array.dtype.kind not in "iu" or not 0 <= int(array.item()) < n:

@@ -26,9 +26,14 @@ class PersuasionVectorEnv(VectorEnv):
     """``num_envs`` persuasion episodes at a time over one env's items, Receiver and protocol.
 
     Observations stack the single env's (a `(N, d)` float32 array, or a tuple of N texts);
-    actions are an `(N,)` integer array. `info` holds per-episode arrays: `item_index`,
-    `action`, `information_index` (the context the Receiver saw, -1 for none), `correct`,
-    `sample`, and for live Receivers `response`, `answer`, `cached`, `total_tokens`.
+    actions are an `(N,)` integer array, or N signal texts (a tuple, list or array of str)
+    with `action_type="text"`: one concurrent Receiver batch either way. `info` holds
+    per-episode arrays: `item_index`, `action`, `signal` (the texts sent), `information_index`
+    (the context the Receiver saw, -1 for none), `correct`, `sample`, and for live Receivers
+    `response`, `answer`, `cached`, `total_tokens`. Under the text `posterior` protocol,
+    `reset` adds what the Advisor observes (`observed_index`, `observed_item`,
+    `observed_known`), `step` the same for the next items (`next_observed_...`) and the
+    Receiver's `posterior` beliefs.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -52,7 +57,8 @@ class PersuasionVectorEnv(VectorEnv):
         self._items = np.asarray(items, dtype=np.int64)
         if self._items.shape != (self.num_envs,) or not ((0 <= self._items) & (self._items < len(self.env.dataset))).all():
             raise ConfigError(f"options['item_indices'] must be {self.num_envs} indices in 0..{len(self.env.dataset) - 1}")
-        return self._observations(self._items), {"item_index": self._items.copy()}
+        info = {"item_index": self._items.copy(), **self.env.observed_items(self._items, self.np_random)}
+        return self._observations(self._items), info
 
     def step(self, actions):
         if self._items is None:
@@ -62,12 +68,17 @@ class PersuasionVectorEnv(VectorEnv):
         batch = self.env._step_batch(items, actions, self.np_random)
         finished = self._observations(items)
         self._items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
+        signals = actions if self.env.action_type == "text" else [self.env._signal_text(a) for a in actions]
         info: dict[str, Any] = {
-            "item_index": items, "action": actions, "information_index": batch.chosen,
+            "item_index": items, "action": actions, "signal": np.array(signals, dtype=object),
+            "information_index": batch.chosen,
             "correct": batch.rewards >= 1.0, "sample": batch.samples,
             "final_obs": finished, "_final_obs": np.ones(self.num_envs, dtype=bool),
             "next_item_index": self._items.copy(),
+            **{f"next_{k}": v for k, v in self.env.observed_items(self._items, self.np_random).items()},
         }
+        if batch.beliefs is not None:
+            info["posterior" if self.env.protocol.name == "posterior" else "prior"] = batch.beliefs
         if batch.outcomes is not None:
             info["response"] = np.array([o.response for o in batch.outcomes], dtype=object)
             info["answer"] = np.array([o.answer for o in batch.outcomes], dtype=object)
@@ -84,7 +95,12 @@ class PersuasionVectorEnv(VectorEnv):
             return self.env.features[items]
         return tuple(self.env.dataset.items[i].text for i in items)
 
-    def _check(self, actions) -> np.ndarray:
+    def _check(self, actions) -> np.ndarray:  # texts in an object array, or int64 indices
+        if self.env.action_type == "text":
+            if isinstance(actions, str) or len(actions) != self.num_envs:
+                raise InvalidActionError(f"actions {actions!r} are not {self.num_envs} signal texts: pass a tuple or "
+                                         f"list of {self.num_envs} strings")
+            return np.array([self.env._check_text(a) for a in actions], dtype=object)
         array = np.asarray(actions)
         n = self.single_action_space.n
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or not ((0 <= array) & (array < n)).all():

@@ -2,6 +2,10 @@
 
 from persuasion_gym.persuasion import bayes
 from persuasion_gym.persuasion.exchange import Outcome, exchange
-from persuasion_gym.persuasion.protocols import PROTOCOLS, PosteriorProtocol, Protocol, make_protocol
+from persuasion_gym.persuasion.protocols import (
+    PROTOCOLS, Choice, PosteriorProtocol, Protocol, TextPosteriorProtocol, make_protocol,
+)
+from persuasion_gym.persuasion.scheme import TextScheme
 
-__all__ = ["PROTOCOLS", "Outcome", "PosteriorProtocol", "Protocol", "bayes", "exchange", "make_protocol"]
+__all__ = ["PROTOCOLS", "Choice", "Outcome", "PosteriorProtocol", "Protocol", "TextPosteriorProtocol", "TextScheme", "bayes",
+           "exchange", "make_protocol"]

@@ -83,3 +83,16 @@ def posterior_value(utilities: np.ndarray, policy: np.ndarray, prior: np.ndarray
 def prior_value(utilities: np.ndarray, prior: np.ndarray) -> float:
     """Expected reward under ``prior``: E_q sum_x mu_0(x) u(q, x)."""
     return float(np.mean(np.asarray(utilities) @ np.asarray(prior)))
+
+
+def posteriors_from_log_likelihoods(prior: np.ndarray, log_likelihoods: np.ndarray) -> np.ndarray:
+    """mu_g(x) ∝ mu_0(x) pi(g | q, x) per row, from log pi (N, m), in log space (log-sum-exp:
+    the probabilities of whole texts underflow as raw products). A row where no item with
+    prior mass can have sent the signal (every term -inf) leaves the prior."""
+    with np.errstate(divide="ignore"):
+        log_joint = np.log(np.asarray(prior, dtype=np.float64))[None, :] + np.asarray(log_likelihoods, dtype=np.float64)
+    top = log_joint.max(axis=1, keepdims=True)
+    finite = np.isfinite(top)
+    weights = np.exp(log_joint - np.where(finite, top, 0.0))
+    weights = np.where(finite, weights, np.asarray(prior, dtype=np.float64)[None, :])
+    return weights / weights.sum(axis=1, keepdims=True)

@@ -9,16 +9,39 @@ episode (an index into the env's information items, by default the signal librar
 - ``prior``: an information item drawn from the prior mu_0, whatever the action.
 - ``posterior``: the signal g moves the Receiver's belief to mu_g(x) ∝ mu_0(x) sigma(g | x)
   under the Advisor's committed scheme sigma; the context is drawn from mu_g.
+
+Actions are signal indices, or texts (``text_signals.md``): under ``direct`` a text is the
+context itself (no information item), and ``posterior`` with texts takes the Advisor as its
+scheme (``TextPosteriorProtocol``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.persuasion import bayes
+from persuasion_gym.persuasion.scheme import TextScheme
+
+
+@dataclass
+class Choice:
+    """What a protocol decided for a batch: the information item of each episode (-1: none),
+    the Receiver's beliefs (N, m) when it forms one, and the Advisor's log-likelihoods of its
+    text signals under each item (text posterior)."""
+
+    chosen: np.ndarray
+    beliefs: np.ndarray | None = None
+    log_likelihoods: np.ndarray | None = None
+
+
+def is_text(actions: object) -> bool:
+    """Whether a batch of actions holds signal texts rather than indices."""
+    return len(actions) > 0 and isinstance(next(iter(actions)), str)  # type: ignore[arg-type]
 
 
 def _draw(beliefs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -41,10 +64,8 @@ class Protocol(ABC):
         return self.m
 
     @abstractmethod
-    def choose(
-        self, actions: np.ndarray, items: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Information-item index per episode (-1: no context), and beliefs (N, m) or None."""
+    def choose(self, actions: Sequence, items: np.ndarray, rng: np.random.Generator) -> Choice:
+        """The information item of each episode (-1: no context) and the beliefs, if any."""
 
     def observe(self, items: np.ndarray, actions: np.ndarray, chosen: np.ndarray, rewards: np.ndarray) -> None:
         """Learn from the scored episodes (the online protocols do)."""
@@ -54,14 +75,16 @@ class DirectProtocol(Protocol):
     name = "direct"
 
     def choose(self, actions, items, rng):
-        return np.asarray(actions, dtype=np.int64), None
+        if is_text(actions):  # the text is the context; no information item
+            return Choice(np.full(len(actions), -1, dtype=np.int64))
+        return Choice(np.asarray(actions, dtype=np.int64))
 
 
 class NoContextProtocol(Protocol):
     name = "none"
 
     def choose(self, actions, items, rng):
-        return np.full(len(actions), -1, dtype=np.int64), None
+        return Choice(np.full(len(actions), -1, dtype=np.int64))
 
 
 class PriorProtocol(Protocol):
@@ -73,7 +96,7 @@ class PriorProtocol(Protocol):
 
     def choose(self, actions, items, rng):
         beliefs = np.tile(self.prior, (len(actions), 1))
-        return _draw(beliefs, rng), beliefs
+        return Choice(_draw(beliefs, rng), beliefs)
 
 
 class PosteriorProtocol(Protocol):
@@ -104,10 +127,7 @@ class PosteriorProtocol(Protocol):
         if self.fixed_scheme is not None and self.fixed_scheme.shape != (m, self.k):
             raise ConfigError(f"scheme has shape {self.fixed_scheme.shape}; expected (information items, signals) = ({m}, {self.k})")
         self.counts = np.zeros((m, self.k))
-        self.states = None if states is None else np.asarray(states, dtype=np.int64)
-        # Running sums of rewards per (task item, information item), for the online state estimate.
-        self._sums = np.zeros((n_items, m)) if states is None else None
-        self._seen = np.zeros((n_items, m)) if states is None else None
+        self.estimate = StateEstimate(m, n_items, states)
 
     @property
     def n_actions(self) -> int:
@@ -119,25 +139,99 @@ class PosteriorProtocol(Protocol):
         return self.fixed_scheme if self.fixed_scheme is not None else bayes.scheme_from_counts(self.counts, self.alpha)
 
     def choose(self, actions, items, rng):
+        if is_text(actions):
+            raise ConfigError("text signals under protocol='posterior' need the Advisor as the committed scheme: "
+                              "pass scheme=<an object with log_likelihoods()>, e.g. an agents LMAdvisor")
         beliefs = bayes.posteriors(self.prior, self.scheme)[np.asarray(actions, dtype=np.int64)]
-        return _draw(beliefs, rng), beliefs
+        return Choice(_draw(beliefs, rng), beliefs)
 
     def state_of(self, items: np.ndarray) -> np.ndarray:
         """theta(q) per item, -1 where unknown."""
+        return self.estimate.state_of(items)
+
+    def observe(self, items, actions, chosen, rewards):
+        items, actions = np.asarray(items), np.asarray(actions)
+        self.estimate.observe(items, chosen, rewards)
+        theta = self.state_of(items)
+        known = theta >= 0
+        np.add.at(self.counts, (theta[known], actions[known]), 1)
+
+
+class StateEstimate:
+    """theta(q): exact when given (a table's best cells), else online, the information item
+    with the best running mean reward seen for q (ties to the lowest index; -1 until one cell
+    of q is seen). Only the cells the env has sampled count, and the posterior steers which
+    those are, so early on the estimate favours the items the scheme already reveals."""
+
+    def __init__(self, m: int, n_items: int, states: np.ndarray | None = None):
+        self.states = None if states is None else np.asarray(states, dtype=np.int64)
+        self._sums = np.zeros((n_items, m)) if states is None else None
+        self._seen = np.zeros((n_items, m)) if states is None else None
+
+    def state_of(self, items: np.ndarray) -> np.ndarray:
         if self.states is not None:
             return self.states[items]
         seen = self._seen[items]
         means = np.where(seen > 0, self._sums[items] / np.maximum(seen, 1), -np.inf)
         return np.where(seen.any(axis=1), means.argmax(axis=1), -1)
 
-    def observe(self, items, actions, chosen, rewards):
-        items, actions = np.asarray(items), np.asarray(actions)
+    def observe(self, items: np.ndarray, chosen: np.ndarray, rewards: np.ndarray) -> None:
         if self._sums is not None:
-            np.add.at(self._sums, (items, chosen), rewards)
-            np.add.at(self._seen, (items, chosen), 1)
-        theta = self.state_of(items)
+            shown = chosen >= 0
+            np.add.at(self._sums, (items[shown], chosen[shown]), rewards[shown])
+            np.add.at(self._seen, (items[shown], chosen[shown]), 1)
+
+
+class TextPosteriorProtocol(Protocol):
+    """The paper's protocol with signals in words: the committed scheme is the Advisor.
+
+    At reset the Advisor observes the state x* of the question (``observe_states``: exact
+    when states are given, else the online estimate, drawn from mu_0 while unknown). For a
+    signal g the Receiver's belief is mu_g(x) ∝ mu_0(x) pi(g | q, x), from the scheme's
+    log-likelihoods of g under every item; the context is g with an item drawn from mu_g.
+
+    Args:
+        m: information items (``item_texts``); prior: mu_0 over them.
+        scheme: a ``TextScheme`` (the Advisor). questions: the task items' texts.
+        states: theta(q) per task item when known, else None (the online estimate).
+    """
+
+    name = "posterior"
+
+    def __init__(self, m: int, prior: np.ndarray, scheme: TextScheme, item_texts: Sequence[str],
+                 questions: Sequence[str], states: np.ndarray | None = None):
+        super().__init__(m)
+        if not isinstance(scheme, TextScheme):
+            raise ConfigError(f"scheme={scheme!r} is not a text scheme: with text signals pass an object with "
+                              "log_likelihoods(questions, signals, items), e.g. an agents LMAdvisor")
+        self.prior = np.asarray(prior, dtype=np.float64)
+        self.scheme, self.item_texts, self.questions = scheme, list(item_texts), list(questions)
+        self.estimate = StateEstimate(m, len(self.questions), states)
+
+    def observe_states(self, items: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The item x* the Advisor observes per task item, and whether it is the (estimated)
+        state (True) or a draw from the prior because the state is still unknown (False)."""
+        theta = self.estimate.state_of(np.asarray(items, dtype=np.int64))
         known = theta >= 0
-        np.add.at(self.counts, (theta[known], actions[known]), 1)
+        if not known.all():
+            theta = np.where(known, theta, _draw(np.tile(self.prior, (len(theta), 1)), rng))
+        return theta.astype(np.int64), known
+
+    def choose(self, actions, items, rng):
+        if not is_text(actions):
+            raise ConfigError("this posterior protocol takes the Advisor's signal texts: make the env with "
+                              "action_type='text'")
+        questions = [self.questions[int(i)] for i in items]
+        log_likelihoods = np.asarray(self.scheme.log_likelihoods(questions, list(actions), self.item_texts),
+                                     dtype=np.float64)
+        if log_likelihoods.shape != (len(actions), self.m):
+            raise ConfigError(f"the scheme returned log-likelihoods of shape {log_likelihoods.shape}; expected "
+                              f"(signals, information items) = ({len(actions)}, {self.m})")
+        beliefs = bayes.posteriors_from_log_likelihoods(self.prior, log_likelihoods)
+        return Choice(_draw(beliefs, rng), beliefs, log_likelihoods)
+
+    def observe(self, items, actions, chosen, rewards):
+        self.estimate.observe(np.asarray(items), np.asarray(chosen), np.asarray(rewards))
 
 
 PROTOCOLS = ("direct", "posterior", "prior", "none")
@@ -148,12 +242,17 @@ def make_protocol(
     m: int,
     prior: np.ndarray | None = None,
     n_signals: int | None = None,
-    scheme: np.ndarray | None = None,
+    scheme: np.ndarray | TextScheme | None = None,
     alpha: float = 1.0,
     states: np.ndarray | None = None,
     n_items: int = 0,
+    text: bool = False,
+    item_texts: Sequence[str] = (),
+    questions: Sequence[str] = (),
 ) -> Protocol:
-    """A protocol by name over ``m`` information items (``prior`` defaults to uniform)."""
+    """A protocol by name over ``m`` information items (``prior`` defaults to uniform).
+    ``text=True``: the Advisor writes its signals; ``posterior`` then needs a ``TextScheme``
+    (with ``item_texts`` and the task items' ``questions``)."""
     if isinstance(protocol, Protocol):
         return protocol
     if protocol not in PROTOCOLS:
@@ -169,4 +268,15 @@ def make_protocol(
         return NoContextProtocol(m)
     if protocol == "prior":
         return PriorProtocol(m, prior)
+    if text:
+        if scheme is None or not isinstance(scheme, TextScheme):
+            raise ConfigError("protocol='posterior' with text signals needs the Advisor as its committed scheme: pass "
+                              "scheme=<an object with log_likelihoods(questions, signals, items)>, e.g. an agents "
+                              "LMAdvisor (an (m, K) matrix is for index actions)")
+        if n_signals is not None:
+            raise ConfigError("n_signals counts index signals: with text signals the Advisor writes them")
+        return TextPosteriorProtocol(m, prior, scheme, item_texts, questions, states)
+    if isinstance(scheme, TextScheme):
+        raise ConfigError("a text scheme (an Advisor that writes signals) needs text actions: make the env with "
+                          "action_type='text'")
     return PosteriorProtocol(m, prior, n_signals, scheme, alpha, states, n_items)

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from collections.abc import Iterable, Iterator, Sequence
 
 from persuasion_gym.errors import ConfigError
+
+# What a text signal may hold by default: printable ASCII (no vertical tab or form feed) and the
+# typography and math symbols language models write. ``signal_charset=`` replaces it.
+SIGNAL_CHARSET = (string.ascii_letters + string.digits + string.punctuation + " \t\n"
+                  + "‘’“”–—…•×÷−±≈≠≤≥°²³½¼¾√π€£¥¢")
 
 
 class SignalLibrary(Sequence[str]):
