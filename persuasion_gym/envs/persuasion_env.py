@@ -257,6 +257,20 @@ class PersuasionEnv(gym.Env):
             return batch.outcomes
         return [self._table_outcome(batch, j) for j in range(len(indices))]
 
+    def play(self, item_indices: Sequence[int], actions: Sequence[int] | Sequence[str],
+             rng: np.random.Generator | None = None, progress: bool = False) -> StepBatch:
+        """Play one episode per (item, action) as one batch, as ``step`` plays one: the
+        protocol picks each context, the Receiver answers all of them concurrently (through
+        the cache), and the protocol learns from the rewards. Actions are checked as the action
+        space admits them. ``rng`` (default: the env's) draws information items and samples.
+        Training loops outside Gymnasium (a TRL reward function) call this."""
+        indices = np.asarray(item_indices, dtype=np.int64)
+        if indices.ndim != 1 or len(indices) != len(actions) or not ((0 <= indices) & (indices < len(self.dataset))).all():
+            raise ConfigError(f"play() takes one action per item index, indices in 0..{len(self.dataset) - 1}")
+        checked = [self._check_action(a) for a in actions]
+        batch_actions = np.array(checked, dtype=object if self.action_type == "text" else np.int64)
+        return self._step_batch(indices, batch_actions, self.np_random if rng is None else rng, progress)
+
     def provenance(self) -> dict[str, Any]:
         """What made this env's rewards, as result files record it."""
         source: dict[str, Any]

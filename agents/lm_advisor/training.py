@@ -1,0 +1,168 @@
+"""Training the LM Advisor by policy gradient on the Receiver's rewards, with TRL's GRPO.
+
+Objective: E_q E_{g ~ pi_phi}[R(q, g)] - beta KL(pi_phi || pi_ref). Each step samples
+``num_generations`` signals for each of ``items_per_step`` items; the group's mean reward is
+the baseline (GRPO). The rewards are scored Receiver answers (``PersuasionReward``), one
+concurrent, cached batch per step. The starting model is saved to ``OUT/start`` first: TRL
+rebuilds the reference model from the model's path when ``beta > 0``, and nothing may need
+the hub. Checkpoints go to ``OUT/checkpoint-N``; ``resume=True`` continues from the last.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from tqdm.auto import tqdm
+
+from agents.lm_advisor.model import ADVISOR_FILE, LMAdvisor
+from agents.lm_advisor.reward import PersuasionReward
+from persuasion_gym.envs import PersuasionEnv
+from persuasion_gym.persuasion import TextPosteriorProtocol
+
+
+@dataclass
+class AdvisorTraining:
+    """Settings of one training run (recorded in ``OUT/training.json``)."""
+
+    steps: int = 20
+    items_per_step: int = 2
+    num_generations: int = 4
+    beta: float = 0.04
+    learning_rate: float = 1e-5
+    temperature: float = 1.0
+    save_steps: int = 10
+    lora: bool = False
+    lora_rank: int = 8
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)  # any further GRPOConfig fields
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    found = [(int(p.name.rsplit("-", 1)[1]), p) for p in out.glob("checkpoint-*") if p.name.rsplit("-", 1)[1].isdigit()]
+    return max(found)[1] if found else None
+
+
+def training_rows(env: PersuasionEnv, advisor: LMAdvisor, seed: int) -> list[dict[str, Any]]:
+    """One prompt per training item; under the text posterior, with the item x* it observes
+    (exact from a state table, else the env's estimate or a draw from the prior, fixed here)."""
+    indices = np.arange(len(env.dataset))
+    observed = env.observed_items(indices, np.random.default_rng(seed))
+    rows = []
+    for i in indices:
+        item = observed["observed_item"][i] if observed else None
+        row: dict[str, Any] = {"prompt": advisor.prompt(env.dataset.items[i].text, item), "item_index": int(i)}
+        if observed:
+            row["observed_index"] = int(observed["observed_index"][i])
+        rows.append(row)
+    return rows
+
+
+class _Progress:
+    """A tqdm bar over training steps: mean reward, Receiver calls, cost (a TrainerCallback)."""
+
+    def __new__(cls, total: int, env: PersuasionEnv, disable: bool):
+        from transformers import TrainerCallback
+
+        class Callback(TrainerCallback):
+            def __init__(self) -> None:
+                self.bar: tqdm | None = None
+                self.curve: list[tuple[int, float]] = []
+                self.timing: list[dict[str, float]] = []
+
+            def on_train_begin(self, args, state, control, **kwargs):
+                self.bar = tqdm(total=total, initial=state.global_step, desc="training lm-advisor", unit="step",
+                                disable=disable)
+
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if not logs or "reward" not in logs:
+                    return
+                self.curve.append((state.global_step, float(logs["reward"])))
+                stats = env.receiver.stats if env.receiver is not None else None
+                postfix = {"reward": f"{logs['reward']:.3f}"}
+                if stats is not None:
+                    postfix["calls"] = f"{stats.calls}"
+                    if env.receiver.price_in or env.receiver.price_out:
+                        postfix["cost"] = f"${stats.cost_usd:.4f}"
+                if self.bar is not None:
+                    self.bar.set_postfix(postfix, refresh=False)
+                    self.bar.n = state.global_step
+                    self.bar.refresh()
+
+            def on_train_end(self, args, state, control, **kwargs):
+                if self.bar is not None:
+                    self.bar.close()
+
+        return Callback()
+
+
+def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, settings: AdvisorTraining | None = None,
+                     resume: bool = False, progress: bool = True, report_to: str = "tensorboard") -> dict[str, Any]:
+    """Train an LM Advisor (or one loaded from ``embedded``, a hub id or a directory) against
+    ``env``'s Receiver (an env made with ``action_type="text"``; under ``protocol="posterior"``
+    the env's scheme becomes the Advisor being trained).
+    Writes ``OUT/advisor`` (``LMAdvisor.load`` reads it), checkpoints, TensorBoard logs and
+    ``OUT/training.json``; returns the training record."""
+    import torch
+    from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    settings = settings or AdvisorTraining()
+    out = Path(out)
+    core: PersuasionEnv = env.unwrapped  # type: ignore[assignment]
+    source = advisor if isinstance(advisor, str) else advisor.info.source
+    if isinstance(advisor, str):
+        advisor = LMAdvisor.load(advisor)
+    start = out / "start"
+    if not (start / ADVISOR_FILE).is_file():
+        advisor.save_pretrained(start)
+    advisor.model.config._name_or_path = str(start)  # TRL rebuilds the reference model from this path
+    if isinstance(core.protocol, TextPosteriorProtocol):
+        core.protocol.scheme = advisor  # the committed scheme is the Advisor being trained
+    checkpoint = last_checkpoint(out) if resume else None
+    if resume and checkpoint is None:
+        print(f"no checkpoint in {out}: starting afresh")
+    config = GRPOConfig(
+        output_dir=str(out), max_steps=settings.steps, per_device_train_batch_size=settings.items_per_step * settings.num_generations,
+        num_generations=settings.num_generations, max_completion_length=advisor.template.max_new_tokens,
+        temperature=settings.temperature, top_k=0, top_p=1.0, beta=settings.beta, learning_rate=settings.learning_rate,
+        logging_steps=1, save_steps=settings.save_steps, save_total_limit=2, report_to=[report_to] if report_to else [],
+        use_cpu=not torch.cuda.is_available(), bf16=False,
+        seed=settings.seed, data_seed=settings.seed, disable_tqdm=True, remove_unused_columns=False,
+        **settings.extra,
+    )
+    peft_config = None
+    if settings.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, target_modules="all-linear",
+                                 task_type="CAUSAL_LM")
+    reward = PersuasionReward(core, advisor.template, seed=settings.seed)
+    bar = _Progress(settings.steps, core, disable=not progress)
+    trainer = GRPOTrainer(model=advisor.model, reward_funcs=reward, args=config,
+                          train_dataset=Dataset.from_list(training_rows(core, advisor, settings.seed)),
+                          processing_class=advisor.tokenizer, peft_config=peft_config, callbacks=[bar])
+    trainer.remove_callback(PrinterCallback)  # our bar shows the logs; TensorBoard keeps them all
+    began = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    model = trainer.model
+    if settings.lora:
+        model = model.merge_and_unload()
+    advisor.model = model
+    advisor.info.trained_on = {"receiver": core.provenance()["receiver"], "env_task": core.task.name,
+                               "protocol": core.protocol.name, "steps": int(trainer.state.global_step),
+                               "dataset_sha256": core.dataset.sha256}
+    advisor.save_pretrained(out / "advisor")
+    stats = core.receiver.stats if core.receiver is not None else None
+    record = {"source": source, "settings": settings.__dict__, "steps": int(trainer.state.global_step),
+              "resumed_from": str(checkpoint) if checkpoint else None, "seconds": time.perf_counter() - began,
+              "curve": bar.curve, "receiver_calls": stats.calls if stats else 0,
+              "cost_usd": stats.cost_usd if stats else 0.0, "provenance": core.provenance()}
+    (out / "training.json").write_text(json.dumps(record, indent=2, default=str))
+    return record
