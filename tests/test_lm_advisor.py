@@ -1,0 +1,131 @@
+"""The LM Advisor: a causal LM that writes signals, trained by GRPO against a real loopback Receiver."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.lm_advisor import AdvisorTemplate, LMAdvisor, PersuasionReward
+from agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from persuasion_gym.errors import ConfigError
+from persuasion_gym.tasks import GSM8KTask
+
+from advisorkit import build_tiny_advisor
+from conftest import advice_of, question_of
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory):
+    return build_tiny_advisor(tmp_path_factory.mktemp("tiny") / "advisor")
+
+
+@pytest.fixture
+def question_server(make_server, gold_by_question):
+    """Right only when the advice holds a question mark: a property sampling can discover."""
+    return make_server(lambda m: f"The answer is {gold_by_question[question_of(m)] if '?' in advice_of(m) else -1}.")
+
+
+def text_env(server, **kwargs):
+    kwargs.setdefault("max_items", 64)
+    kwargs.setdefault("action_type", "text")
+    return gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{server.url}", featurizer="hashed", **kwargs)
+
+
+def held_out_rate(advisor, n=100):
+    questions = GSM8KTask().load("test", max_items=n).texts
+    return float(np.mean(["?" in s for s in advisor.write(questions, sample=True, seed=7)]))
+
+
+def test_the_advisor_learns_what_the_receiver_rewards(tiny_dir, question_server, tmp_path):
+    advisor = LMAdvisor.load(str(tiny_dir))
+    before = held_out_rate(advisor)
+    assert before < 0.35
+    settings = AdvisorTraining(steps=30, items_per_step=4, num_generations=8, learning_rate=5e-3, beta=0.04,
+                               save_steps=100)
+    record = train_lm_advisor(text_env(question_server), advisor, tmp_path / "run", settings, progress=False,
+                              report_to="")
+    after = held_out_rate(LMAdvisor.load(str(tmp_path / "run" / "advisor")))
+    assert after > 0.5 and after > before + 0.2, (before, after)
+    assert record["steps"] == 30 and record["receiver_calls"] > 0
+    assert record["curve"][-1][1] > record["curve"][0][1]
+
+
+def test_the_reward_function_plays_completions_through_the_env(question_server):
+    env = text_env(question_server, max_items=5)
+    reward = PersuasionReward(env)
+    completions = ["Is it 5?\nsecond line", "No hint", "Why?", "Is it 5?\nother"]
+    rewards = reward(prompts=["p"] * 4, completions=completions, item_index=[0, 0, 1, 0])
+    assert rewards == [1.0, 0.0, 1.0, 1.0]
+    assert reward.last["signals"] == ["Is it 5?", "No hint", "Why?", "Is it 5?"]
+    assert question_server.count == 3  # identical (item, signal) pairs are answered once
+    assert reward(prompts=["p"] * 2, completions=["Why?", "No hint"], item_index=[1, 0]) == [1.0, 0.0]
+    assert question_server.count == 3  # the cache answers a rerun
+    assert reward(prompts=["p"], completions=[[{"role": "assistant", "content": "ok?"}]], item_index=[2]) == [1.0]
+    with pytest.raises(ConfigError, match="action_type='text'"):
+        PersuasionReward(text_env(question_server, action_type="index"))
+
+
+def test_the_template_cleans_completions_into_admissible_signals():
+    template = AdvisorTemplate(max_chars=12)
+    assert template.clean("\n\n  Convert hours to minutes first.\nThen add.") == "Convert hour"
+    assert template.clean("naïve ≤ x\x0b") == "nave ≤ x"  # characters outside the charset dropped
+    assert template.clean("   ") == ""
+
+
+def test_log_likelihoods_are_batch_invariant_and_match_generation(tiny_dir):
+    advisor = LMAdvisor.load(str(tiny_dir))
+    questions = GSM8KTask().load("test", max_items=3).texts
+    items = ["", "Think step by step.", "Convert hours to minutes first."]
+    signals = advisor.write(questions, items=items, sample=True, seed=3)
+    batched = advisor.log_likelihoods(questions, signals, items, batch_size=9)
+    single = advisor.log_likelihoods(questions, signals, items, batch_size=1)
+    assert batched.shape == (3, 3) and np.isfinite(batched).all() and (batched < 0).all()
+    np.testing.assert_allclose(batched, single, rtol=1e-4, atol=1e-3)  # padding does not shift positions
+    # The signal is likelier under the prompt it was written for than its log-likelihood elsewhere is, on average:
+    # not guaranteed per row for a random model, so only check the values are distinct per item.
+    assert len(np.unique(np.round(batched, 4))) > 3
+
+
+def test_save_load_and_resume(tiny_dir, question_server, tmp_path):
+    env = text_env(question_server, max_items=16)
+    settings = AdvisorTraining(steps=4, items_per_step=2, num_generations=4, learning_rate=1e-3, save_steps=2)
+    train_lm_advisor(env, str(tiny_dir), tmp_path / "run", settings, progress=False, report_to="")
+    assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    settings.steps = 6
+    record = train_lm_advisor(env, str(tiny_dir), tmp_path / "run", settings, resume=True, progress=False, report_to="")
+    assert record["resumed_from"].endswith("checkpoint-4") and record["steps"] == 6
+    trained = LMAdvisor.load(str(tmp_path / "run" / "advisor"))
+    assert trained.info.trained_on["steps"] == 6
+    assert trained.info.trained_on["receiver"] == {"kind": "openai", "model": "scripted", "temperature": 0.0,
+                                                 "max_tokens": 512, "top_p": None, "seed": None}
+    questions = GSM8KTask().load("test", max_items=4).texts
+    again = LMAdvisor.load(str(tmp_path / "run" / "advisor"))
+    assert trained.write(questions) == again.write(questions)  # greedy: the same signals after a reload
+    assert json.loads((tmp_path / "run" / "training.json").read_text())["steps"] == 6
+
+
+def test_the_advisor_is_the_scheme_of_the_text_posterior(tiny_dir, question_server):
+    advisor = LMAdvisor.load(str(tiny_dir))
+    items = ["", "Think step by step?", "Convert hours to minutes first."]
+    env = text_env(question_server, max_items=8, signals=items, protocol="posterior", scheme=advisor)
+    _, info = env.reset(seed=0)
+    assert info["observed_known"] is False and info["observed_item"] in items
+    signal = advisor.write([info["question"]], items=[info["observed_item"]], sample=True)[0]
+    info = env.step(signal)[4]
+    expected = advisor.log_likelihoods([info["question"]], [signal], items)[0]
+    np.testing.assert_allclose(info["log_likelihoods"], expected, rtol=1e-5)
+    mu = np.exp(expected - expected.max()) / np.exp(expected - expected.max()).sum()  # uniform prior
+    np.testing.assert_allclose(info["posterior"], mu, rtol=1e-5)
+    assert env.unwrapped.provenance()["scheme"]["kind"] == "lm-advisor"
+
+
+def test_bad_advisor_sources_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no model directory"):
+        LMAdvisor.load(str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="no GGUF file"):
+        LMAdvisor.load(str(tmp_path / "m.gguf"))
+    with pytest.raises(ConfigError, match="could not load the Advisor model 'no-such/model-xyz'"):
+        LMAdvisor.load("no-such/model-xyz")
