@@ -73,21 +73,27 @@ class Setting:
         return f"{self.env_id}|{self.receiver}|{self.split}|{self.n_items}"
 
 
-def make_policy(name: str) -> Policy:
-    """A policy by name: the registry's, or ``fixed-K`` for signal K."""
+def make_policy(name: str, options: dict[str, Any] | None = None) -> Policy:
+    """A policy by name: the registry's, ``fixed-K`` for signal K, or ``lm-advisor`` (options:
+    ``advisor``, a source or trained directory; ``training``, an ``AdvisorTraining``; ``out``)."""
     fixed = re.fullmatch(r"fixed-(\d+)", name)
     if fixed:
         return FixedSignal(int(fixed.group(1)))
+    if name == "lm-advisor":
+        from agents.lm_advisor.policy import LMAdvisorPolicy
+
+        return LMAdvisorPolicy(**(options or {}))
     if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}, or fixed-K")
+        raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}, lm-advisor, or fixed-K")
     return POLICIES[name]()
 
 
 def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env: Callable[[], gym.Env],
-               timesteps: int, seed: int, progress: bool) -> dict[str, Any]:
-    """Fit one policy as it needs, act greedily on every held-out item, score the actions."""
+               timesteps: int, seed: int, progress: bool, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fit one policy as it needs, act greedily on every held-out item, score the actions
+    (signal indices, or the texts an LM Advisor writes)."""
     core = eval_env.unwrapped
-    policy = make_policy(policy_name)
+    policy = make_policy(policy_name, options)
     observations = core.features
     policy.bind(core.action_space.n, observations.shape[1], seed)
     curve: list[tuple[int, float]] = []
@@ -96,35 +102,49 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
     elif isinstance(policy, SB3Policy):
         policy.fit(train_env(), timesteps, progress=progress, seed=seed)
         curve = policy.curve
+    elif policy_name == "lm-advisor":
+        policy.fit(train_env(), progress=progress)  # type: ignore[call-arg]
+        curve = policy.curve  # type: ignore[attr-defined]
     elif type(policy).update is not Policy.update:  # an online learner
         curve = train_online(policy, train_env(), timesteps, seed=seed, progress=progress)
     else:
         policy.fit(train_env(), timesteps)
     n = len(core.dataset)
     info = {"item_index": np.arange(n), "text": core.dataset.texts}
-    actions = np.asarray(policy.greedy(observations, info), dtype=np.int64)
+    actions = np.asarray(policy.greedy(observations, info))
+    texts = actions.dtype.kind in "OU"
+    if not texts:
+        actions = actions.astype(np.int64)
+    elif core.table is not None:
+        raise ValueError(f"{policy_name} writes its signals, and a recorded table only knows its own: benchmark it "
+                         "on a live Receiver (--receiver openai:MODEL@URL, embedded, ...)")
     oracle_value = None
     if core.table is not None:
         oracle_value = float(core.table.utilities[core._rows].max(axis=1).mean())
         rewards = core.table.utilities[core._rows, actions]
         tokens, calls, cost = int((core.table.prompt_tokens + core.table.completion_tokens)[core._rows, actions].sum()), 0, 0.0
     else:
-        outcomes = core.evaluate(actions, progress=progress)
+        outcomes = core.evaluate(actions.tolist(), progress=progress)
         rewards = np.array([o.reward for o in outcomes])
         tokens = sum(o.usage.total_tokens for o in outcomes)
         calls = sum(not o.cached for o in outcomes)
         receiver = core.receiver
         cost = sum((o.usage.prompt_tokens * receiver.price_in + o.usage.completion_tokens * receiver.price_out) / 1e6
                    for o in outcomes if not o.cached)
-    return {"policy": policy_name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
-            "actions": actions.tolist(), "rewards": rewards.tolist(), "curve": curve,
-            "receiver_calls": calls, "tokens": tokens, "cost_usd": cost, "oracle_value": oracle_value,
-            "provenance": core.provenance()}
+    run = {"policy": policy_name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
+           "actions": actions.tolist(), "rewards": rewards.tolist(), "curve": curve,
+           "receiver_calls": calls, "tokens": tokens, "cost_usd": cost, "oracle_value": oracle_value,
+           "provenance": core.provenance()}
+    advisor = getattr(policy, "advisor", None)
+    if advisor is not None:  # trained against one Receiver, evaluated against this one: say both
+        run["advisor"] = advisor.identity
+        run["trained_on"] = (advisor.info.trained_on or {}).get("receiver")
+    return run
 
 
 def run_benchmark(
     settings: Sequence[Setting], policies: Sequence[str], out: str | Path, timesteps: int = 20_000,
-    seed: int = 0, featurizer: str = "auto", progress: bool = True,
+    seed: int = 0, featurizer: str = "auto", progress: bool = True, policy_options: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every policy on every setting (resuming finished runs from ``out/runs``), then write
     ``results.json``, ``results.csv``, ``results.md`` and the figures. Returns the summary rows."""
@@ -149,7 +169,8 @@ def run_benchmark(
             if path.is_file():
                 runs.append(json.loads(path.read_text()))
                 continue
-            run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress)
+            run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress,
+                             (policy_options or {}).get(name))
             run["setting"] = setting.__dict__
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(run))
@@ -174,6 +195,8 @@ def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]
             "accuracy": accuracy, "ci_low": low, "ci_high": high,
             "receiver_calls": run["receiver_calls"], "tokens": run["tokens"], "cost_usd": run["cost_usd"],
         }
+        if "trained_on" in run:
+            row["trained_on"] = json.dumps(run["trained_on"], sort_keys=True)
         baseline = next((r for r in group if r["policy"] == "none"), None)
         if baseline is not None:
             base = np.asarray(baseline["rewards"])
@@ -187,7 +210,7 @@ def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]
 
 
 COLUMNS = ["env", "receiver", "policy", "n_items", "accuracy", "ci_low", "ci_high", "lift_points", "lift_percent",
-           "p_vs_none", "regret", "receiver_calls", "tokens", "cost_usd"]
+           "p_vs_none", "regret", "receiver_calls", "tokens", "cost_usd", "trained_on"]
 
 
 def _fmt(value: Any) -> str:
@@ -199,13 +222,16 @@ def _fmt(value: Any) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| env | receiver | policy | accuracy [95% CI] | lift (points) | lift (%) | p vs none | regret | calls | tokens | cost ($) |",
+    lines = ["| env | receiver | policy | accuracy [95% CI] | lift (points, absolute) | lift (%, relative) | p vs none | regret | calls | tokens | cost ($) |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         lines.append(
             f"| {r['env']} | {r['receiver']} | {r['policy']} | {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
             f"{_fmt(r.get('lift_points'))} | {_fmt(r.get('lift_percent'))} | {_fmt(r.get('p_vs_none'))} | "
             f"{_fmt(r.get('regret'))} | {r['receiver_calls']} | {r['tokens']} | {r['cost_usd']:.4f} |")
+    for r in rows:
+        if r.get("trained_on"):
+            lines.append(f"\n{r['policy']} on {r['receiver']}: trained against {r['trained_on']}")
     return "\n".join(lines) + "\n"
 
 

@@ -39,7 +39,8 @@ class Policy(ABC):
 
     @abstractmethod
     def act(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
-        """One signal index per observation (shape ``(N,)``)."""
+        """One signal per observation (shape ``(N,)``): an index into the env's signals, or
+        the signal's text (an object array of str, as the LM Advisor writes them)."""
 
     def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, info: dict[str, Any]) -> None:
         """Learn from a batch of scored episodes (online learners)."""

@@ -81,12 +81,63 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.algo == "lm-advisor":
+        return _train_lm_advisor(args)
     from agents.train_cli import train
 
     meta = train(args.env, args.receiver, args.algo, args.timesteps, args.out, args.split, args.n_items,
                  args.eval_receiver, args.eval_split, args.eval_items, args.eval_freq, args.n_envs, args.resume,
                  args.seed, args.featurizer)
     print(json.dumps({k: v for k, v in meta.items() if k != "curve"}, indent=2))
+    return 0
+
+
+def _advisor_training(args: argparse.Namespace):
+    from agents.lm_advisor.training import AdvisorTraining
+
+    return AdvisorTraining(steps=args.steps, items_per_step=args.items_per_step, num_generations=args.num_generations,
+                           beta=args.beta, learning_rate=args.learning_rate, save_steps=args.save_steps,
+                           lora=args.lora, seed=args.seed)
+
+
+def _train_lm_advisor(args: argparse.Namespace) -> int:
+    """GRPO on the Receiver's rewards; shows the signals it writes before and after."""
+    import gymnasium as gym
+
+    import persuasion_gym  # noqa: F401  (registers the envs)
+    from agents.lm_advisor import AdvisorTemplate, LMAdvisor
+    from agents.lm_advisor.training import train_lm_advisor
+
+    template = AdvisorTemplate(max_new_tokens=args.max_new_tokens)
+    advisor = LMAdvisor.load(args.advisor, template=template)
+    kwargs: dict = {"receiver": args.receiver, "split": args.split, "max_items": args.n_items, "featurizer": "hashed",
+                    "action_type": "text", "protocol": args.protocol}
+    if args.protocol == "posterior":
+        kwargs.update(scheme=advisor, state_table=args.state_table)
+    env = gym.make(args.env, **kwargs)
+    held_out = gym.make(args.env, receiver=env.unwrapped.receiver, split=args.eval_split, max_items=3,
+                        featurizer="hashed").unwrapped.dataset.texts
+    before = advisor.write(held_out)
+    record = train_lm_advisor(env, advisor, args.out, _advisor_training(args), resume=args.resume)
+    after = LMAdvisor.load(str(Path(args.out) / "advisor")).write(held_out)
+    for question, old, new in zip(held_out, before, after):
+        print(f"\n{question[:100]}...\n  before: {old!r}\n  after:  {new!r}")
+    print(json.dumps({k: v for k, v in record.items() if k not in ("curve", "provenance")}, indent=2, default=str))
+    print(f"advisor: {Path(args.out) / 'advisor'}  TensorBoard: {args.out}/runs")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """The paper's comparison for one Receiver on held-out items."""
+    import persuasion_gym  # noqa: F401  (registers the envs)
+    from agents.benchmark import markdown
+    from agents.lm_advisor.compare import paper_comparison
+
+    rows = paper_comparison(args.env, args.receiver, args.advisor, args.out, args.split, args.n_items, args.train_items,
+                            args.seed)
+    print(markdown(rows))
+    print("lift (points) is absolute, lift (%) relative to none (the paper reports relative lifts)")
+    print(f"results: {args.out}/results.json, results.csv, results.md; figure: {args.out}/accuracy.png")
     return 0
 
 
@@ -117,7 +168,10 @@ def _bench(args: argparse.Namespace) -> int:
             return 0
         args.env = ",".join(envs)
 
-    rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed, args.featurizer)
+    options = {"lm-advisor": {"advisor": args.advisor, "training": _advisor_training(args),
+                              "out": str(Path(args.out) / "lm-advisor")}}
+    rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed, args.featurizer,
+                         policy_options=options)
     from agents.benchmark import markdown
 
     print(markdown(rows))
@@ -152,6 +206,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _advisor_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("LM Advisor (--algo lm-advisor, policy lm-advisor)")
+    group.add_argument("--advisor", default="embedded", help="embedded, a hub id (gpt2), a local or trained directory")
+    group.add_argument("--steps", type=int, default=20, help="GRPO steps")
+    group.add_argument("--items-per-step", type=int, default=2)
+    group.add_argument("--num-generations", type=int, default=4, help="signals sampled per item (the group baseline)")
+    group.add_argument("--beta", type=float, default=0.04, help="KL weight to the starting model")
+    group.add_argument("--learning-rate", type=float, default=1e-5)
+    group.add_argument("--save-steps", type=int, default=10, help="steps between checkpoints")
+    group.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of every weight")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from persuasion_gym import __version__
 
@@ -181,10 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--price-out", type=float, default=0.0, help="USD per million completion tokens")
     rec.set_defaults(run=_record)
 
-    tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN or a bandit)")
+    tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN, a bandit, or the LM Advisor)")
     tr.add_argument("--env", default="Persuasion-GSM8K-v0")
     tr.add_argument("--receiver", default="auto", help="receiver spec, or table:PATH")
-    tr.add_argument("--algo", default="ppo", help="ppo, a2c, dqn, epsilon-greedy, ucb, thompson, linucb")
+    tr.add_argument("--algo", default="ppo", help="ppo, a2c, dqn, epsilon-greedy, ucb, thompson, linucb, lm-advisor")
     tr.add_argument("--timesteps", type=int, default=20_000)
     tr.add_argument("--out", required=True, help="directory for the model, checkpoints, logs")
     tr.add_argument("--split", default="train")
@@ -197,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    _advisor_arguments(tr)
+    tr.add_argument("--protocol", default="direct", choices=["direct", "posterior"],
+                    help="lm-advisor: direct (the signal alone) or posterior (signal + an item drawn from the belief)")
+    tr.add_argument("--state-table", default=None, help="lm-advisor under posterior: a table giving each item's state")
+    tr.add_argument("--max-new-tokens", type=int, default=24, help="lm-advisor: the signal's token budget")
     tr.set_defaults(run=_train)
 
     default_policies = "none,random,best-fixed,oracle,epsilon-greedy,ucb,thompson,linucb,ppo"
@@ -213,7 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--out", required=True)
     be.add_argument("--seed", type=int, default=0)
     be.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    _advisor_arguments(be)
     be.set_defaults(run=_bench)
+
+    co = commands.add_parser("compare", help="the paper's comparison: none, prior, posterior and direct with a "
+                                              "trained LM Advisor, best fixed, oracle")
+    co.add_argument("--advisor", required=True, help="a trained Advisor directory (OUT/advisor of train), or a source")
+    co.add_argument("--env", default="Persuasion-GSM8K-v0")
+    co.add_argument("--receiver", default="auto", help="the Receiver to evaluate against (may differ from training's)")
+    co.add_argument("--split", default="test")
+    co.add_argument("--n-items", type=int, default=50, help="held-out items")
+    co.add_argument("--train-items", type=int, default=50, help="training items for the prior and the best fixed signal")
+    co.add_argument("--out", required=True)
+    co.add_argument("--seed", type=int, default=0)
+    co.set_defaults(run=_compare)
 
     de = commands.add_parser("demo", help="the main job: record, train, benchmark (offline by default)")
     de.add_argument("--receiver", default="auto")

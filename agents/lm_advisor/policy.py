@@ -1,0 +1,60 @@
+"""The LM Advisor behind the ``Policy`` protocol, so ``bench`` compares it with every index
+policy on the same held-out items: its actions are the signal texts it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.lm_advisor.model import LMAdvisor
+from agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from agents.policy import Policy
+from persuasion_gym.envs import PersuasionEnv
+from persuasion_gym.errors import ConfigError
+
+
+def text_twin(env: gym.Env) -> PersuasionEnv:
+    """The same task, items, signals and Receiver as ``env``, taking text actions."""
+    core: PersuasionEnv = env.unwrapped  # type: ignore[assignment]
+    if core.table is not None:
+        raise ConfigError("text actions on a recorded table: a table only knows its own signals, so the LM Advisor "
+                          "trains and is benchmarked on a live Receiver (--receiver openai:MODEL@URL, embedded, ...)")
+    return PersuasionEnv(task=core.task, receiver=core.receiver, dataset=core.dataset, signals=list(core.signals),
+                         featurizer="hashed", action_type="text")
+
+
+class LMAdvisorPolicy(Policy):
+    """Writes one signal per item: sampled in ``act``, greedy in ``greedy``.
+
+    Args:
+        advisor: an ``LMAdvisor``, or where to load one (``embedded``, a hub id, a directory).
+        training: how ``fit`` trains it when it is not trained yet (``advisor.json`` says).
+        out: where training writes (default: a folder beside nothing, ``runs/lm-advisor``).
+    """
+
+    name = "lm-advisor"
+
+    def __init__(self, advisor: LMAdvisor | str = "embedded", training: AdvisorTraining | None = None,
+                 out: str | Path = "runs/lm-advisor"):
+        self.advisor = advisor if isinstance(advisor, LMAdvisor) else LMAdvisor.load(advisor)
+        self.training, self.out = training or AdvisorTraining(), Path(out)
+        self.needs_training = self.advisor.info.trained_on is None
+        self.curve: list[tuple[int, float]] = []
+
+    def fit(self, env: gym.Env, timesteps: int = 0, progress: bool = False) -> None:
+        """Train by GRPO against ``env``'s Receiver on its items (``training.steps`` steps)."""
+        if not self.needs_training:
+            return
+        record = train_lm_advisor(text_twin(env), self.advisor, self.out, self.training, progress=progress)
+        self.curve = record["curve"]
+        self.needs_training = False
+
+    def act(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return np.array(self.advisor.write(list(info["text"]), sample=True, seed=int(self.rng.integers(2**31))),
+                        dtype=object)
+
+    def greedy(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:
+        return np.array(self.advisor.write(list(info["text"])), dtype=object)
