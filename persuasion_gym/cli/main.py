@@ -203,7 +203,33 @@ def _demo(args: argparse.Namespace) -> int:
     rows = run_benchmark([setting], args.policies.split(","), out / "bench", args.timesteps, args.seed, args.featurizer)
     print(markdown(rows))
     print(f"figure: {out / 'bench' / 'accuracy.png'}  results: {out / 'bench' / 'results.md'}")
+    if args.advisor_steps > 0:
+        _demo_lm_advisor(args, receiver, out)
     return 0
+
+
+def _demo_lm_advisor(args: argparse.Namespace, receiver, out: Path) -> None:
+    """A brief GRPO run of the LM Advisor against the same Receiver, and the signals it writes."""
+    from agents.lm_advisor import LMAdvisor
+    from agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+    from persuasion_gym.envs import GSM8KEnv
+
+    print(f"training the LM Advisor ({args.advisor}) for {args.advisor_steps} GRPO steps against the Receiver",
+          file=sys.stderr)
+    env = GSM8KEnv(receiver=receiver, split="train", max_items=args.train_items, data_path=args.data_path,
+                   featurizer="hashed", action_type="text")
+    questions = GSM8KEnv(receiver=receiver, split="test", max_items=3, data_path=args.data_path,
+                         featurizer="hashed").dataset.texts
+    advisor = LMAdvisor.load(args.advisor)
+    before = advisor.write(questions)
+    settings = AdvisorTraining(steps=args.advisor_steps, items_per_step=2, num_generations=4, save_steps=args.advisor_steps,
+                               seed=args.seed)
+    record = train_lm_advisor(env, advisor, out / "lm-advisor", settings, resume=True)
+    after = LMAdvisor.load(str(out / "lm-advisor" / "advisor")).write(questions)
+    for question, old, new in zip(questions, before, after):
+        print(f"\n{question[:90]}...\n  signal before training: {old!r}\n  signal after training:  {new!r}")
+    print(f"\nLM Advisor: {record['steps']} steps, mean reward per step {[round(r, 3) for _, r in record['curve']]}, "
+          f"saved to {out / 'lm-advisor' / 'advisor'}")
 
 
 def _advisor_arguments(parser: argparse.ArgumentParser) -> None:
@@ -301,10 +327,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     de = commands.add_parser("demo", help="the main job: record, train, benchmark (offline by default)")
     de.add_argument("--receiver", default="auto")
-    de.add_argument("--train-items", type=int, default=24)
-    de.add_argument("--test-items", type=int, default=24)
+    de.add_argument("--train-items", type=int, default=12)
+    de.add_argument("--test-items", type=int, default=12)
     de.add_argument("--policies", default=default_policies)
-    de.add_argument("--timesteps", type=int, default=20_000)
+    de.add_argument("--timesteps", type=int, default=10_000)
+    de.add_argument("--advisor", default="embedded", help="the LM Advisor trained briefly at the end")
+    de.add_argument("--advisor-steps", type=int, default=2, help="its GRPO steps (0: skip)")
     de.add_argument("--out", default="runs/demo")
     de.add_argument("--data-path", default=None)
     de.add_argument("--seed", type=int, default=0)
