@@ -69,3 +69,14 @@ def make_server() -> Iterator[Callable[..., ScriptedChatServer]]:
 def gold_server(make_server, gold_by_question) -> ScriptedChatServer:
     """Answers every GSM8K question correctly, in prose."""
     return make_server(lambda m: f"Let me think. The answer is {gold_by_question[question_of(m)]}.")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole session (starting Ray costs seconds): 2 CPUs, as CI has."""
+    ray = pytest.importorskip("ray")
+    from persuasion_gym.cluster import connect
+
+    connect(num_cpus=2)
+    yield ray
+    ray.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def _record(args: argparse.Namespace) -> int:
         kwargs["data_path"] = args.data_path
     if args.signals_file:
         kwargs["signals"] = json.loads(open(args.signals_file, encoding="utf-8").read())
+    if args.sandbox:
+        if not any(code in args.env for code in ("HumanEval", "MBPP")):
+            raise ConfigError(f"--sandbox is for code envs (Persuasion-HumanEval-v0, Persuasion-MBPP-v0), not {args.env}")
+        kwargs["sandbox"] = args.sandbox
     env = gym.make(args.env, **kwargs).unwrapped
     cells = len(env.dataset) * len(env.signals) * args.samples
     print(f"recording {cells} cells ({len(env.dataset)} items x {len(env.signals)} signals x {args.samples} "
@@ -271,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--data-path", default=None, help="the data set's file or directory")
     rec.add_argument("--price-in", type=float, default=0.0, help="USD per million prompt tokens (for the cost shown)")
     rec.add_argument("--price-out", type=float, default=0.0, help="USD per million completion tokens")
+    rec.add_argument("--sandbox", default=None, choices=["local", "ray"],
+                     help="code envs: run the programs here or as tasks on the Ray cluster's CPUs")
     rec.set_defaults(run=_record)
 
     tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN, a bandit, or the LM Advisor)")
@@ -338,11 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
     de.set_defaults(run=_demo)
+    for command in (check, rec, tr, be, co, de):
+        command.add_argument("--ray-address", default=None,
+                             help="join this Ray cluster for ray: specs and --algo rllib-ppo (default: $RAY_ADDRESS, "
+                                  "else Ray starts on this machine)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "ray_address", None):
+        os.environ["RAY_ADDRESS"] = args.ray_address  # read by every Ray join (persuasion_gym.cluster)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request drowns the progress bars
     try:

@@ -30,7 +30,7 @@ class MBPPEnv(PersuasionEnv):
     - v0: initial version.
     """
 
-    def __init__(self, split: str = "train", sandbox: Sandbox | None = None, isolation: str = "auto",
+    def __init__(self, split: str = "train", sandbox: Sandbox | str | None = None, isolation: str = "auto",
                  timeout_s: float = 10.0, **kwargs: Any):
         super().__init__(task=sandboxed(MBPPTask, sandbox, isolation, timeout_s), split=split, **kwargs)
 

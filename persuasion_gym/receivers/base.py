@@ -68,6 +68,12 @@ class Receiver(ABC):
         slot only on resumption bounds what a kill can lose to the requests in flight."""
 
     @property
+    def dispatch(self) -> tuple[int, int]:
+        """How to keep this Receiver busy when another process feeds it (a Ray replica):
+        (requests per call, calls in flight at once)."""
+        return 8, 1
+
+    @property
     def identity_json(self) -> str:
         return json.dumps(self.identity, sort_keys=True)
 

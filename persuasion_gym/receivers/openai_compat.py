@@ -93,6 +93,10 @@ class OpenAIReceiver(Receiver):
             "seed": self.seed,
         }
 
+    @property
+    def dispatch(self) -> tuple[int, int]:
+        return 1, self.max_concurrency  # one request per call, as many as the endpoint may take
+
     def __repr__(self) -> str:
         return f"OpenAIReceiver(model={self.model!r}, base_url={self.base_url!r})"
 

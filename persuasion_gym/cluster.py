@@ -1,0 +1,77 @@
+"""Joining a Ray cluster: the one place that imports, starts or connects Ray.
+
+Receivers (``ray:`` specs), the sandbox and RLlib training call ``connect``. It joins the
+cluster at ``address`` (or ``$RAY_ADDRESS``; ``ray start --head`` prints it) and otherwise
+starts Ray on this machine. A local start exports its address as ``RAY_ADDRESS``, so
+processes this one starts later (an async vector env's workers) join the same Ray instead of
+starting their own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from types import ModuleType
+from typing import Any
+
+from persuasion_gym.errors import ConfigError, ReceiverUnavailableError
+
+INSTALL_HINT = "pip install 'persuasion-gym[ray]' (Ray and RLlib)"
+NAMESPACE = "persuasion_gym"
+
+
+def require_ray() -> ModuleType:
+    """The ``ray`` module, or an error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"running on Ray needs the ray package: {INSTALL_HINT}") from None
+    return ray
+
+
+def connect(address: str | None = None, **init_options: Any) -> ModuleType:
+    """Ray, initialised: joined to ``address`` (or ``$RAY_ADDRESS``), else started locally.
+
+    A process already connected stays on its cluster; asking it for another address is an
+    error rather than a silent second cluster.
+    """
+    ray = require_ray()
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if address and address not in ("auto", "local", current):
+            raise ConfigError(
+                f"this process is already connected to the Ray cluster at {current}, not {address}: "
+                "use one address per process (ray.shutdown() first to switch)"
+            )
+        return ray
+    options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True, **init_options}
+    if address:
+        fix = ("start it with 'ray start --head' (it prints the address), check --ray-address / RAY_ADDRESS, "
+               "or unset them to run Ray on this machine")
+        # Ray itself retries an unreachable address for minutes; a plain TCP probe fails at once.
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if host and port.isdigit():
+            try:
+                socket.create_connection((host, int(port)), timeout=10).close()
+            except OSError as exc:
+                raise ReceiverUnavailableError(f"cannot join the Ray cluster at {address!r} ({exc}): {fix}") from None
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+            raise ReceiverUnavailableError(
+                f"cannot join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): {fix}"
+            ) from None
+    else:
+        ray.init(include_dashboard=False, **options)
+        os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    return ray
+
+
+def cluster_summary() -> str:
+    """A one-line description of the connected cluster: nodes, CPUs, GPUs."""
+    ray = require_ray()
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    resources = ray.cluster_resources()
+    return (f"{len(nodes)} node{'s' * (len(nodes) != 1)}, {resources.get('CPU', 0):g} CPUs, "
+            f"{resources.get('GPU', 0):g} GPUs")

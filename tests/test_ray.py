@@ -1,0 +1,207 @@
+"""Receivers, recording and sandboxed runs on Ray: one local Ray for the session (the
+``ray_local`` fixture), a two-node ``ray.cluster_utils.Cluster`` for a recording spread over
+both nodes, against real loopback servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from persuasion_gym.errors import ConfigError, ReceiverUnavailableError
+from persuasion_gym.receivers import make_receiver, parse_spec
+from persuasion_gym.receivers.ray_replicas import RayReceiver
+from persuasion_gym.testing import ScriptedChatServer
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.timeout(300)
+
+
+def prompts(n: int) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"Question: what is {i} + {i}?"}] for i in range(n)]
+
+
+def double(messages: list[dict[str, str]]) -> str:
+    number = int(messages[-1]["content"].split("what is ")[1].split(" +")[0])
+    return f"The answer is {2 * number}."
+
+
+def keys(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {row[0] for row in conn.execute("SELECT key FROM responses")}
+
+
+def test_ray_specs_split_their_options_from_the_inner_receivers() -> None:
+    kind, kwargs = parse_spec("ray:openai:m@http://127.0.0.1:9/v1?replicas=3&temperature=0.5&num_cpus=0.5")
+    assert kind == "ray"
+    assert kwargs == {"inner": "openai:m@http://127.0.0.1:9/v1?temperature=0.5", "replicas": 3, "num_cpus": 0.5}
+    kind, kwargs = parse_spec("ray:openai:m?endpoints=http://a:1/v1,http://b:2/v1")
+    assert kwargs["endpoints"] == "http://a:1/v1,http://b:2/v1" and kwargs["inner"] == "openai:m"
+    with pytest.raises(ConfigError, match="names no inner Receiver"):
+        parse_spec("ray:")
+    with pytest.raises(ConfigError, match="bad option 'colour=red'"):
+        parse_spec("ray:openai:m@http://127.0.0.1:9/v1?colour=red")
+    with pytest.raises(ConfigError, match="unknown receiver spec"):
+        parse_spec("ray:nonsense:x")
+    with pytest.raises(ConfigError, match="endpoints are for an openai"):
+        RayReceiver("hf:some/model", endpoints="http://a:1/v1")
+    with pytest.raises(ConfigError, match="cannot be another ray"):
+        RayReceiver("ray:openai:m@http://a:1/v1")
+
+
+def test_ray_receiver_gives_the_plain_receivers_answers_and_cache_keys(ray_local, make_server, tmp_path) -> None:
+    server = make_server(double, latency_s=0.02)
+    batch = prompts(40)
+    plain = make_receiver(f"openai:scripted@{server.url}", cache=tmp_path / "plain.sqlite")
+    replicated = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2&max_concurrency=4",
+                               cache=tmp_path / "ray.sqlite")
+    assert isinstance(replicated, RayReceiver)
+    assert replicated.identity == plain.identity  # with or without Ray: the same tables and cache
+    expected = [r.text for r in plain.respond(batch)]
+    got = replicated.respond(batch, samples=[0] * 40)
+    assert [r.text for r in got] == expected == [double(p) for p in batch]
+    assert keys(tmp_path / "plain.sqlite") == keys(tmp_path / "ray.sqlite")
+    assert replicated.stats.calls == 40 and sum(replicated.answered) == 40
+    assert all(n > 0 for n in replicated.answered), replicated.answered  # both replicas did work
+    # The driver's cache is the one store: a rerun asks nobody.
+    before = server.count
+    assert [r.text for r in replicated.respond(batch)] == expected
+    assert server.count == before and all(r.cached for r in replicated.respond(batch))
+    replicated.close()
+
+
+def test_endpoints_get_a_replica_each(ray_local, make_server, tmp_path) -> None:
+    first, second = make_server(double), make_server(double)
+    receiver = make_receiver(f"ray:openai:scripted?endpoints={first.url},{second.url}", cache=False)
+    assert receiver.replicas == 2
+    assert [r.text for r in receiver.respond(prompts(30))] == [double(p) for p in prompts(30)]
+    assert first.count > 0 and second.count > 0 and first.count + second.count == 30
+    receiver.close()
+
+
+def test_a_replica_killed_mid_batch_the_batch_completes_and_nothing_is_paid_twice(ray_local, make_server, tmp_path) -> None:
+    server = make_server(double, latency_s=0.05)
+    receiver = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2&max_concurrency=4",
+                             cache=tmp_path / "c.sqlite")
+    n = 120
+
+    def kill_when_busy() -> None:
+        while server.count < 20:
+            time.sleep(0.005)
+        ray.kill(receiver._actors[0], no_restart=False)  # Ray restarts it and retries its calls
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    responses = receiver.respond(prompts(n))
+    killer.join()
+    assert [r.text for r in responses] == [double(p) for p in prompts(n)]
+    assert len(keys(tmp_path / "c.sqlite")) == n
+    # Only the calls in flight on the killed replica may have been asked twice.
+    assert n <= server.count <= n + receiver.in_flight_bound
+    receiver.close()
+
+
+def test_bad_ray_input_gets_errors_that_name_the_fix(ray_local, make_server) -> None:
+    server = make_server(double)
+    with pytest.raises(ConfigError, match=r"has 0 GPUs.*drop num_gpus="):
+        make_receiver(f"ray:openai:scripted@{server.url}?num_gpus=1")
+    # The inner spec fails where it runs, on the workers: the error says so and carries the cause.
+    with pytest.raises(ReceiverUnavailableError, match=r"failed to start on the Ray workers.*cannot reach"):
+        make_receiver("ray:openai:@http://127.0.0.1:9/v1?max_retries=0")
+
+
+def test_an_unreachable_ray_address_is_a_clear_cli_error(make_server, tmp_path) -> None:
+    server = make_server(double)
+    env = {**os.environ, "PERSUASION_GYM_CACHE_DIR": str(tmp_path)}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "persuasion_gym", "check", "--receiver", f"ray:openai:scripted@{server.url}",
+         "--ray-address", "127.0.0.1:9"],
+        capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "cannot join the Ray cluster at '127.0.0.1:9'" in done.stderr and "ray start --head" in done.stderr
+
+
+def test_the_envs_run_on_a_ray_receiver(ray_local, make_server, gold_by_question) -> None:
+    import gymnasium as gym
+
+    from tests.conftest import question_of
+
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.")
+    receiver = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2", cache=False)
+    env = gym.make("Persuasion-GSM8K-v0", receiver=receiver, max_items=6, featurizer="hashed")
+    env.reset(seed=0)
+    assert env.step(1)[1] == 1.0
+    venv = gym.make_vec("Persuasion-GSM8K-v0", num_envs=6, receiver=receiver, max_items=6, featurizer="hashed")
+    venv.reset(seed=0)
+    rewards = venv.step(np.arange(6))[1]
+    assert rewards.tolist() == [1.0] * 6
+    receiver.close()
+
+
+def test_programs_run_on_the_cluster_with_the_same_verdicts(ray_local) -> None:
+    from persuasion_gym.sandbox import CodeCheck, Limits, Sandbox
+    from persuasion_gym.sandbox.on_ray import RaySandbox
+
+    tests = "assert add(2, 3) == 5\nassert add(-1, 1) == 0"
+    checks = [CodeCheck("def add(a, b):\n    return a + b\n", tests, "add"),
+              CodeCheck("def add(a, b):\n    return a - b\n", tests, "add"),
+              CodeCheck("def add(a, b):\n    while True: pass\n", tests, "add")]
+    limits = Limits(timeout_s=2)
+    local = Sandbox("rlimits", limits).run_many(checks)
+    remote = RaySandbox("rlimits", limits).run_many(checks)
+    assert [v.status for v in remote] == [v.status for v in local] == ["passed", "failed", "timeout"]
+
+
+@pytest.mark.slow
+def test_record_on_a_two_node_cluster_killed_and_rerun_gives_the_plain_table(make_server, gold_by_question, tmp_path) -> None:
+    from ray.cluster_utils import Cluster
+
+    from persuasion_gym.tables import load_table
+    from tests.conftest import question_of
+
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.", latency_s=0.05)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        env = {**os.environ, "PERSUASION_GYM_CACHE_DIR": str(tmp_path / "cache")}
+        env.pop("RAY_ADDRESS", None)
+        common = ["--env", "Persuasion-GSM8K-v0", "--split", "test", "--n-items", "12"]
+        spec = f"ray:openai:scripted@{server.url}?replicas=2&max_concurrency=2"
+        command = [sys.executable, "-m", "persuasion_gym", "record", *common, "--receiver", spec,
+                   "--ray-address", cluster.address, "--out", str(tmp_path / "ray.npz")]
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while server.count < 30 and first.poll() is None:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)  # killed mid-recording
+        first.wait(timeout=60)
+        paid = server.count
+        assert paid < 120, "the recording finished before it was killed"
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        assert "2 replicas" in rerun.stderr and "on 2 nodes" in rerun.stderr  # spread over both nodes
+        # Every cell paid once, but for those in flight when it was killed (2 replicas x 2 calls).
+        assert 120 <= server.count <= 120 + 4
+        plain = subprocess.run(
+            [sys.executable, "-m", "persuasion_gym", "record", *common, "--receiver", f"openai:scripted@{server.url}",
+             "--out", str(tmp_path / "plain.npz")],
+            env={**env, "PERSUASION_GYM_CACHE_DIR": str(tmp_path / "plain-cache")}, capture_output=True, text=True,
+            timeout=240,
+        )
+        assert plain.returncode == 0, plain.stderr[-3000:]
+        on_ray, here = load_table(tmp_path / "ray.npz"), load_table(tmp_path / "plain.npz")
+        assert np.array_equal(on_ray.scores, here.scores) and on_ray.scores.mean() == 1.0
+        assert on_ray.responses == here.responses
+        assert on_ray.meta["receiver"] == here.meta["receiver"]
+    finally:
+        cluster.shutdown()
