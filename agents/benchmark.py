@@ -24,6 +24,7 @@ from agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
 from agents.baselines import BestFixed, FixedSignal, NoSignal, Oracle, UniformRandom
 from agents.deep import SB3Policy
 from agents.policy import Policy
+from agents.rllib_ppo import RLlibPPOPolicy
 from agents.statistics import bootstrap_ci, paired_p_value
 from agents.training import train_online
 from persuasion_gym.tables import load_table
@@ -40,6 +41,7 @@ POLICIES: dict[str, Callable[[], Policy]] = {
     "ppo": lambda: SB3Policy("ppo"),
     "a2c": lambda: SB3Policy("a2c"),
     "dqn": lambda: SB3Policy("dqn"),
+    "rllib-ppo": RLlibPPOPolicy,  # RLlib on a Ray cluster ([ray] extra)
 }
 
 
@@ -102,6 +104,10 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
     elif isinstance(policy, SB3Policy):
         policy.fit(train_env(), timesteps, progress=progress, seed=seed)
         curve = policy.curve
+    elif isinstance(policy, RLlibPPOPolicy):
+        policy.fit(train_env(), timesteps, progress=progress, seed=seed)
+        curve = policy.curve
+        policy.stop()  # frees the env runners; the trained module acts in this process
     elif policy_name == "lm-advisor":
         policy.fit(train_env(), progress=progress)  # type: ignore[call-arg]
         curve = policy.curve  # type: ignore[attr-defined]

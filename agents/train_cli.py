@@ -25,15 +25,17 @@ def train(
     env_id: str, receiver: str, algo: str, timesteps: int, out: str | Path, split: str = "train",
     n_items: int | None = None, eval_receiver: str | None = None, eval_split: str = "test",
     eval_items: int | None = 100, eval_freq: int = 5_000, n_envs: int = 16, resume: bool = False,
-    seed: int = 0, featurizer: str = "auto", progress: bool = True,
+    seed: int = 0, featurizer: str = "auto", progress: bool = True, num_env_runners: int = 2,
 ) -> dict[str, Any]:
     """Train ``algo`` and write the model, checkpoints, TensorBoard logs and evaluations to ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     env = make_env(env_id, receiver, split, n_items, featurizer)
+    if algo == "rllib-ppo":
+        return train_rllib(env, timesteps, out, n_envs, num_env_runners, eval_freq, resume, seed, progress)
     if algo not in SB3_ALGOS:
         if algo not in POLICIES or algo in ("none", "random", "oracle", "best-fixed"):
-            raise ValueError(f"cannot train {algo!r}: use one of {', '.join((*SB3_ALGOS, 'epsilon-greedy', 'ucb', 'thompson', 'linucb'))}")
+            raise ValueError(f"cannot train {algo!r}: use one of {', '.join((*SB3_ALGOS, 'rllib-ppo', 'epsilon-greedy', 'ucb', 'thompson', 'linucb'))}")
         if resume:
             raise ValueError("--resume continues SB3 checkpoints; bandits train in one go")
         policy = POLICIES[algo]()
@@ -73,5 +75,32 @@ def train(
     policy.save(out / "model.zip")
     meta = {"algo": algo, "timesteps": int(policy.model.num_timesteps), "resumed_from": str(checkpoint) if checkpoint else None,
             "curve": bar.curve, "provenance": env.unwrapped.provenance()}
+    (out / "training.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def train_rllib(env, timesteps: int, out: Path, n_envs: int, num_env_runners: int, checkpoint_every: int,
+                resume: bool, seed: int, progress: bool) -> dict[str, Any]:
+    """RLlib PPO on ``num_env_runners`` runners; an RLlib checkpoint in ``out/checkpoint`` every
+    ``checkpoint_every`` steps and at the end (``--resume`` continues it)."""
+    from agents.rllib_ppo import RLlibPPOPolicy
+
+    policy = RLlibPPOPolicy(num_env_runners=num_env_runners, num_envs_per_env_runner=n_envs)
+    policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
+    checkpoint = out / "checkpoint"
+    resumed = resume and checkpoint.is_dir()
+    if resumed:
+        policy.restore(checkpoint)
+    elif resume:
+        print(f"no checkpoint in {checkpoint}: starting afresh")
+    try:
+        while policy.steps < timesteps:
+            policy.fit(env, min(checkpoint_every, timesteps - policy.steps), progress=progress, seed=seed)
+            policy.save(checkpoint)
+    finally:
+        policy.stop()
+    meta = {"algo": "rllib-ppo", "timesteps": policy.steps, "resumed_from": str(checkpoint) if resumed else None,
+            "num_env_runners": num_env_runners, "num_envs_per_env_runner": n_envs, "checkpoint": str(checkpoint),
+            "curve": policy.curve, "provenance": env.unwrapped.provenance()}
     (out / "training.json").write_text(json.dumps(meta, indent=2))
     return meta

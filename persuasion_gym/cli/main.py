@@ -92,7 +92,7 @@ def _train(args: argparse.Namespace) -> int:
 
     meta = train(args.env, args.receiver, args.algo, args.timesteps, args.out, args.split, args.n_items,
                  args.eval_receiver, args.eval_split, args.eval_items, args.eval_freq, args.n_envs, args.resume,
-                 args.seed, args.featurizer)
+                 args.seed, args.featurizer, num_env_runners=args.num_env_runners)
     print(json.dumps({k: v for k, v in meta.items() if k != "curve"}, indent=2))
     return 0
 
@@ -283,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN, a bandit, or the LM Advisor)")
     tr.add_argument("--env", default="Persuasion-GSM8K-v0")
     tr.add_argument("--receiver", default="auto", help="receiver spec, or table:PATH")
-    tr.add_argument("--algo", default="ppo", help="ppo, a2c, dqn, epsilon-greedy, ucb, thompson, linucb, lm-advisor")
+    tr.add_argument("--algo", default="ppo",
+                    help="ppo, a2c, dqn, epsilon-greedy, ucb, thompson, linucb, lm-advisor, rllib-ppo (on Ray)")
     tr.add_argument("--timesteps", type=int, default=20_000)
     tr.add_argument("--out", required=True, help="directory for the model, checkpoints, logs")
     tr.add_argument("--split", default="train")
@@ -292,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--eval-split", default="test")
     tr.add_argument("--eval-items", type=int, default=100)
     tr.add_argument("--eval-freq", type=int, default=5_000, help="timesteps between evaluations and checkpoints")
-    tr.add_argument("--n-envs", type=int, default=16)
+    tr.add_argument("--n-envs", type=int, default=16, help="envs per step (rllib-ppo: per env runner)")
+    tr.add_argument("--num-env-runners", type=int, default=2, help="rllib-ppo: RLlib env runners (Ray actors)")
     tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])

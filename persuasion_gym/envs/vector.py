@@ -3,7 +3,9 @@
 A live Receiver gets the N prompts as one concurrent batch; a recorded table is indexed with
 numpy. Every episode lasts one step, so sub-envs reset in the same step (``AutoresetMode.
 SAME_STEP``): ``step`` returns the next items' observations, with the finished ones in
-``info["final_obs"]``.
+``info["final_obs"]``. ``autoreset_mode="next_step"`` (what RLlib's env runners expect)
+instead returns the finished observations and spends the following step on the reset: no
+Receiver call, actions ignored, reward 0.
 """
 
 from __future__ import annotations
@@ -38,10 +40,18 @@ class PersuasionVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, env: PersuasionEnv, num_envs: int):
+    def __init__(self, env: PersuasionEnv, num_envs: int,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP):
+        self.env, self.num_envs = env, num_envs
         if num_envs < 1:
             raise ConfigError(f"num_envs={num_envs}: must be at least 1")
-        self.env, self.num_envs = env, num_envs
+        # Gymnasium spells the modes "SameStep"/"NextStep"; "same-step", "next_step" are read too.
+        modes = {m.value.lower(): m for m in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP)}
+        mode = modes.get(str(getattr(autoreset_mode, "value", autoreset_mode)).lower().replace("-", "").replace("_", ""))
+        if mode is None:
+            raise ConfigError(f"autoreset_mode={autoreset_mode!r}: use 'same-step' or 'next-step'")
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
+        self._resetting = False  # next-step mode: the coming step only resets
         self.single_observation_space = env.observation_space
         self.single_action_space = env.action_space
         self.observation_space = batch_space(env.observation_space, num_envs)
@@ -57,12 +67,18 @@ class PersuasionVectorEnv(VectorEnv):
         self._items = np.asarray(items, dtype=np.int64)
         if self._items.shape != (self.num_envs,) or not ((0 <= self._items) & (self._items < len(self.env.dataset))).all():
             raise ConfigError(f"options['item_indices'] must be {self.num_envs} indices in 0..{len(self.env.dataset) - 1}")
+        self._resetting = False
         info = {"item_index": self._items.copy(), **self.env.observed_items(self._items, self.np_random)}
         return self._observations(self._items), info
 
     def step(self, actions):
         if self._items is None:
             raise ConfigError("call reset() before step()")
+        if self._resetting:  # next-step autoreset: the episodes ended last step, this one starts the next
+            self._resetting = False
+            info = {"item_index": self._items.copy(), **self.env.observed_items(self._items, self.np_random)}
+            zeros = np.zeros(self.num_envs, dtype=bool)
+            return self._observations(self._items), np.zeros(self.num_envs), zeros, zeros, info
         actions = self._check(actions)
         items = self._items
         batch = self.env._step_batch(items, actions, self.np_random)
@@ -85,6 +101,10 @@ class PersuasionVectorEnv(VectorEnv):
             info["cached"] = np.array([o.cached for o in batch.outcomes])
             info["total_tokens"] = np.array([o.usage.total_tokens for o in batch.outcomes])
         ones = np.ones(self.num_envs, dtype=bool)
+        if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
+            self._resetting = True
+            del info["final_obs"], info["_final_obs"]
+            return finished, batch.rewards.astype(np.float64), ones, ~ones, info
         return self._observations(self._items), batch.rewards.astype(np.float64), ones, ~ones, info
 
     def close_extras(self, **kwargs: Any) -> None:
@@ -111,30 +131,30 @@ class PersuasionVectorEnv(VectorEnv):
         return array.astype(np.int64)
 
 
-def gsm8k_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+def gsm8k_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step", **kwargs: Any) -> PersuasionVectorEnv:
     """``gym.make_vec("Persuasion-GSM8K-v0", num_envs=N, ...)`` (the vector entry point)."""
-    return PersuasionVectorEnv(GSM8KEnv(**kwargs), num_envs)
+    return PersuasionVectorEnv(GSM8KEnv(**kwargs), num_envs, autoreset_mode)
 
 
-def humaneval_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+def humaneval_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step", **kwargs: Any) -> PersuasionVectorEnv:
     """``gym.make_vec("Persuasion-HumanEval-v0", num_envs=N, ...)``: the N programs of a step
     run in parallel in the sandbox."""
-    return PersuasionVectorEnv(HumanEvalEnv(**kwargs), num_envs)
+    return PersuasionVectorEnv(HumanEvalEnv(**kwargs), num_envs, autoreset_mode)
 
 
-def mbpp_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
-    return PersuasionVectorEnv(MBPPEnv(**kwargs), num_envs)
+def mbpp_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step", **kwargs: Any) -> PersuasionVectorEnv:
+    return PersuasionVectorEnv(MBPPEnv(**kwargs), num_envs, autoreset_mode)
 
 
-def math_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
-    return PersuasionVectorEnv(MATHEnv(**kwargs), num_envs)
+def math_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step", **kwargs: Any) -> PersuasionVectorEnv:
+    return PersuasionVectorEnv(MATHEnv(**kwargs), num_envs, autoreset_mode)
 
 
-def task_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+def task_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step", **kwargs: Any) -> PersuasionVectorEnv:
     """The vector entry point of envs registered with ``persuasion_gym.register_env``."""
-    return PersuasionVectorEnv(PersuasionEnv(**kwargs), num_envs)
+    return PersuasionVectorEnv(PersuasionEnv(**kwargs), num_envs, autoreset_mode)
 
 
-def table_vector_env(num_envs: int = 1, **kwargs: Any) -> PersuasionVectorEnv:
+def table_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step", **kwargs: Any) -> PersuasionVectorEnv:
     """``gym.make_vec("Persuasion-Table-v0", num_envs=N, table=PATH)``."""
-    return PersuasionVectorEnv(TableEnv(**kwargs), num_envs)
+    return PersuasionVectorEnv(TableEnv(**kwargs), num_envs, autoreset_mode)
