@@ -4,7 +4,8 @@ Receivers (``ray:`` specs), the sandbox and RLlib training call ``connect``. It 
 cluster at ``address`` (or ``$RAY_ADDRESS``; ``ray start --head`` prints it) and otherwise
 starts Ray on this machine. A local start exports its address as ``RAY_ADDRESS``, so
 processes this one starts later (an async vector env's workers) join the same Ray instead of
-starting their own.
+starting their own. The workers of this job see this process's ``PERSUASION_GYM_*`` settings
+(data and cache folders, see ``shared_settings``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def connect(address: str | None = None, **init_options: Any) -> ModuleType:
                 "use one address per process (ray.shutdown() first to switch)"
             )
         return ray
-    options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True, **init_options}
+    options: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": True,
+                               "runtime_env": {"env_vars": shared_settings()}, **init_options}
     if address:
         fix = ("start it with 'ray start --head' (it prints the address), check --ray-address / RAY_ADDRESS, "
                "or unset them to run Ray on this machine")
@@ -66,6 +68,15 @@ def connect(address: str | None = None, **init_options: Any) -> ModuleType:
         ray.init(include_dashboard=False, **options)
         os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     return ray
+
+
+def shared_settings() -> dict[str, str]:
+    """This process's settings the workers need too: the package's data and cache folders and
+    the Hugging Face offline switches. Never a secret: tokens and API keys are not among them
+    (Ray shows the runtime environment on its dashboard)."""
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HOME")
+    return {name: value for name, value in os.environ.items()
+            if (name.startswith("PERSUASION_GYM_") or name in names) and "KEY" not in name and "TOKEN" not in name}
 
 
 def cluster_summary() -> str:

@@ -72,11 +72,15 @@ def gold_server(make_server, gold_by_question) -> ScriptedChatServer:
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """One local Ray for the whole session (starting Ray costs seconds): 2 CPUs, as CI has."""
+def ray_local(tmp_path_factory: pytest.TempPathFactory):
+    """One local Ray for the whole session (starting Ray costs seconds): 2 CPUs, as CI has.
+    Its workers read GSM8K from the shared data and cache into a folder of the session's."""
     ray = pytest.importorskip("ray")
     from persuasion_gym.cluster import connect
 
-    connect(num_cpus=2)
+    with pytest.MonkeyPatch.context() as patch:  # what the workers inherit, not the tests
+        patch.setenv("PERSUASION_GYM_DATA_DIR", str(GSM8K_DIR.parent))
+        patch.setenv("PERSUASION_GYM_CACHE_DIR", str(tmp_path_factory.mktemp("ray-workers-cache")))
+        connect(num_cpus=2)
     yield ray
     ray.shutdown()
