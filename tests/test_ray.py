@@ -205,3 +205,26 @@ def test_record_on_a_two_node_cluster_killed_and_rerun_gives_the_plain_table(mak
         assert on_ray.meta["receiver"] == here.meta["receiver"]
     finally:
         cluster.shutdown()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # gymnasium reports the fork error it re-raises
+def test_an_async_vector_env_shares_the_replicas(ray_local, make_server, gold_by_question) -> None:
+    import gymnasium as gym
+
+    from tests.conftest import question_of
+
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.")
+    receiver = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2", cache=False)
+    options = {"num_envs": 2, "vectorization_mode": "async", "receiver": receiver, "max_items": 4, "featurizer": "hashed"}
+    venv = gym.make_vec("Persuasion-GSM8K-v0", vector_kwargs={"context": "spawn"}, **options)
+    venv.reset(seed=0)
+    assert venv.step(np.array([1, 2]))[1].tolist() == [1.0, 1.0]
+    venv.close()
+    forked = gym.make_vec("Persuasion-GSM8K-v0", vector_kwargs={"context": "fork"}, **options)
+    forked.reset(seed=0)
+    with pytest.raises(ConfigError, match=r"cannot cross a fork.*'spawn'"):
+        forked.step(np.array([1, 2]))
+    forked.close()
+    # The workers found this receiver's actors by name: no new replicas were started.
+    assert len([a for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith(receiver._group)]) == 2
+    receiver.close()

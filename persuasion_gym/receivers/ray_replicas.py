@@ -125,6 +125,7 @@ class RayReceiver(Receiver):
         self.nodes: list[str] = []  # the node of each replica
         self.answered: list[int] = []  # the requests each replica has answered
         self._chunk, self._slots = 1, 1
+        self._pid = os.getpid()  # the process whose Ray connection the actor handles belong to
         self._start()
 
     # -- the replicas --------------------------------------------------------------------------
@@ -207,6 +208,12 @@ class RayReceiver(Receiver):
     def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         import ray
 
+        if os.getpid() != self._pid:
+            raise ConfigError(
+                "a Ray Receiver cannot cross a fork (Ray's connection does not survive it): use the native vector "
+                "env (gym.make_vec(ID, num_envs=N): one batch, no processes), or start workers with "
+                "vector_kwargs={'context': 'spawn'}"
+            )
         if not self._actors:
             self._start()
         pending = deque(list(range(start, min(start + self._chunk, len(requests))))
@@ -274,7 +281,7 @@ class RayReceiver(Receiver):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         names = state.pop("_actors")
-        self.__dict__.update(state, _actors=[])
+        self.__dict__.update(state, _actors=[], _pid=os.getpid())
         if names:
             ray = connect(self.address)
             self._actors = [ray.get_actor(name, namespace=NAMESPACE) for name in names]
