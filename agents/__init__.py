@@ -1,6 +1,6 @@
 """Advisor policies and their training entry points (built on persuasion_gym's envs)."""
 
-from agents.evaluation import accuracies, accuracy, baseline_actions, best_fixed_signal, reward_table
-from agents.ppo import greedy_actions, train_ppo
+from persuasion_agents.evaluation import accuracies, accuracy, baseline_actions, best_fixed_signal, reward_table
+from persuasion_agents.ppo import greedy_actions, train_ppo
 
 __all__ = ["accuracies", "accuracy", "baseline_actions", "best_fixed_signal", "reward_table", "greedy_actions", "train_ppo"]

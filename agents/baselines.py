@@ -8,8 +8,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.evaluation import best_fixed_signal, reward_table
-from agents.policy import Policy
+from persuasion_agents.evaluation import best_fixed_signal, reward_table
+from persuasion_agents.policy import Policy
 
 
 class NoSignal(Policy):

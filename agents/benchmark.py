@@ -20,13 +20,13 @@ import gymnasium as gym
 import numpy as np
 
 import persuasion_gym
-from agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
-from agents.baselines import BestFixed, FixedSignal, NoSignal, Oracle, UniformRandom
-from agents.deep import SB3Policy
-from agents.policy import Policy
-from agents.rllib_ppo import RLlibPPOPolicy
-from agents.statistics import bootstrap_ci, paired_p_value
-from agents.training import train_online
+from persuasion_agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
+from persuasion_agents.baselines import BestFixed, FixedSignal, NoSignal, Oracle, UniformRandom
+from persuasion_agents.deep import SB3Policy
+from persuasion_agents.policy import Policy
+from persuasion_agents.rllib_ppo import RLlibPPOPolicy
+from persuasion_agents.statistics import bootstrap_ci, paired_p_value
+from persuasion_agents.training import train_online
 from persuasion_gym.tables import load_table
 
 POLICIES: dict[str, Callable[[], Policy]] = {
@@ -82,7 +82,7 @@ def make_policy(name: str, options: dict[str, Any] | None = None) -> Policy:
     if fixed:
         return FixedSignal(int(fixed.group(1)))
     if name == "lm-advisor":
-        from agents.lm_advisor.policy import LMAdvisorPolicy
+        from persuasion_agents.lm_advisor.policy import LMAdvisorPolicy
 
         return LMAdvisorPolicy(**(options or {}))
     if name not in POLICIES:

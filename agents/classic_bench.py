@@ -14,8 +14,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.benchmark import POLICIES
-from agents.deep import SB3Policy
+from persuasion_agents.benchmark import POLICIES
+from persuasion_agents.deep import SB3Policy
 
 CLASSIC_ENVS = ("Persuasion-Prosecutor-v0", "Persuasion-Classic-v0")
 
@@ -38,7 +38,7 @@ def regret_curve(env_id: str, policy_name: str, timesteps: int, seed: int = 0, *
 
         from stable_baselines3.common.env_util import make_vec_env
 
-        from agents.deep import DEFAULTS, algorithm
+        from persuasion_agents.deep import DEFAULTS, algorithm
 
         venv = make_vec_env(lambda: env, n_envs=1)
         venv.seed(seed)

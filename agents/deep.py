@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.policy import Policy
-from agents.training import vectorize
+from persuasion_agents.policy import Policy
+from persuasion_agents.training import vectorize
 
 # One-step episodes: nothing to bootstrap (gamma = 0), short rollouts, some entropy early on.
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -63,7 +63,7 @@ class SB3Policy(Policy):
         return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log, **options)
 
     def fit(self, env, timesteps: int = 0, progress: bool = False, seed: int | None = None) -> None:
-        from agents.progress import TqdmCallback
+        from persuasion_agents.progress import TqdmCallback
 
         if self.model is None:
             self.model = self.make_model(env, self.rng.integers(2**31) if seed is None else seed)

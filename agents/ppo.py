@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.deep import DEFAULTS
+from persuasion_agents.deep import DEFAULTS
 
 # The deep-RL PPO defaults, with rollouts cut for a few single-env copies instead of one wide
 # native vector env: 4 copies x 64 steps, minibatches of 64.
@@ -31,7 +31,7 @@ def train_ppo(
     model = PPO("MlpPolicy", venv, seed=seed, verbose=0, **{**PPO_DEFAULTS, **ppo_kwargs})
     callback = None
     if progress_bar:
-        from agents.progress import TqdmCallback
+        from persuasion_agents.progress import TqdmCallback
 
         callback = TqdmCallback(total_timesteps, desc="training PPO")
     model.learn(total_timesteps=total_timesteps, callback=callback)

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.policy import Policy
+from persuasion_agents.policy import Policy
 
 ENV_NAME = "persuasion_gym"
 PROGRESS_FILE = "persuasion_gym.json"  # steps trained and the learning curve, beside RLlib's files

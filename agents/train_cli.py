@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.benchmark import POLICIES, make_env
-from agents.training import train_online
+from persuasion_agents.benchmark import POLICIES, make_env
+from persuasion_agents.training import train_online
 
 SB3_ALGOS = ("ppo", "a2c", "dqn")
 
@@ -48,8 +48,8 @@ def train(
 
     from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
-    from agents.deep import SB3Policy, algorithm, sb3_vec_env
-    from agents.progress import TqdmCallback
+    from persuasion_agents.deep import SB3Policy, algorithm, sb3_vec_env
+    from persuasion_agents.progress import TqdmCallback
 
     n = n_envs
     policy = SB3Policy(algo, n_envs=n, tensorboard_log=str(out / "tensorboard"))
@@ -83,7 +83,7 @@ def train_rllib(env, timesteps: int, out: Path, n_envs: int, num_env_runners: in
                 resume: bool, seed: int, progress: bool) -> dict[str, Any]:
     """RLlib PPO on ``num_env_runners`` runners; an RLlib checkpoint in ``out/checkpoint`` every
     ``checkpoint_every`` steps and at the end (``--resume`` continues it)."""
-    from agents.rllib_ppo import RLlibPPOPolicy
+    from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 
     policy = RLlibPPOPolicy(num_env_runners=num_env_runners, num_envs_per_env_runner=n_envs)
     policy.bind(env.action_space.n, env.observation_space.shape[0], seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.policy import Policy
+from persuasion_agents.policy import Policy
 from persuasion_gym.envs import PersuasionEnv, PersuasionVectorEnv
 
 

@@ -36,9 +36,9 @@ import gymnasium as gym
 import torch
 
 import persuasion_gym  # noqa: F401
-from agents.lm_advisor import training
-from agents.lm_advisor.model import LMAdvisor
-from agents.lm_advisor.reward import PersuasionReward
+from persuasion_agents.lm_advisor import training
+from persuasion_agents.lm_advisor.model import LMAdvisor
+from persuasion_agents.lm_advisor.reward import PersuasionReward
 from persuasion_gym.testing import ScriptedChatServer
 
 

@@ -7,8 +7,8 @@ import argparse
 
 import numpy as np
 
-from agents.benchmark import POLICIES, Setting, markdown, run_benchmark
-from agents.policy import Policy
+from persuasion_agents.benchmark import POLICIES, Setting, markdown, run_benchmark
+from persuasion_agents.policy import Policy
 
 
 class StepsForLongQuestions(Policy):

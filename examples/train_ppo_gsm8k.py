@@ -19,7 +19,7 @@ import sys
 import gymnasium as gym
 
 import persuasion_gym  # noqa: F401  (registers the envs)
-from agents import accuracies, baseline_actions, best_fixed_signal, greedy_actions, reward_table, train_ppo
+from persuasion_agents import accuracies, baseline_actions, best_fixed_signal, greedy_actions, reward_table, train_ppo
 from persuasion_gym.errors import PersuasionGymError
 
 

@@ -6,12 +6,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
-from agents.baselines import BestFixed, NoSignal, Oracle, UniformRandom
-from agents.benchmark import Setting, run_benchmark
-from agents.deep import SB3Policy
-from agents.statistics import bootstrap_ci, paired_p_value
-from agents.training import train_online
+from persuasion_agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
+from persuasion_agents.baselines import BestFixed, NoSignal, Oracle, UniformRandom
+from persuasion_agents.benchmark import Setting, run_benchmark
+from persuasion_agents.deep import SB3Policy
+from persuasion_agents.statistics import bootstrap_ci, paired_p_value
+from persuasion_agents.training import train_online
 from persuasion_gym.tables import baseline_values, load_table, policy_value
 from persuasion_gym.tasks import GSM8KTask
 

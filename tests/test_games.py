@@ -131,7 +131,7 @@ def test_classic_env_checks():
 
 
 def test_classic_bench_writes_regret_curves(tmp_path):
-    from agents.classic_bench import regret_curve, run_classic_benchmark
+    from persuasion_agents.classic_bench import regret_curve, run_classic_benchmark
 
     rows = run_classic_benchmark(["Persuasion-Classic-v0"], ["random", "linucb"], 400, tmp_path)
     assert {r["policy"] for r in rows} == {"random", "linucb"}

@@ -52,10 +52,13 @@ def test_one_episode(gold_server):
     assert step_info["answer"] == info["gold"] and step_info["correct"] is True
     assert step_info["response"].startswith("Let me think.")
     assert step_info["usage"]["total_tokens"] == step_info["usage"]["prompt_tokens"] + step_info["usage"]["completion_tokens"] > 0
-    assert step_info["latency_s"] > 0 and step_info["cached"] is False
+    assert step_info["latency_s"] > 0 and "cached" not in step_info
+    assert env.unwrapped.last_outcomes[0].cached is False
     assert advice_of(gold_server.requests[-1]["messages"]) == MATH_SIGNALS[2]
     env.reset(seed=0)
-    assert env.step(2)[4]["cached"] is True and gold_server.count == 1
+    again = env.step(2)[4]
+    assert env.unwrapped.last_outcomes[0].cached is True and gold_server.count == 1
+    assert again == step_info  # a cache hit reports what the call did (usage, latency_s)
 
 
 def test_wrong_answers_score_zero(make_server):
@@ -148,7 +151,7 @@ def test_receiver_error_can_score_zero_without_losing_the_episode(gold_server):
     assert reward == 0.0 and terminated and "HTTP 500" in info["receiver_error"] and info["response"] == ""
     env.reset(seed=0)
     reward, _, _, info = env.step(1)[1:]
-    assert reward == 1.0 and "receiver_error" not in info and info["cached"] is False
+    assert reward == 1.0 and "receiver_error" not in info and env.unwrapped.last_outcomes[0].cached is False
 
 
 def test_custom_signals_and_protocol_none(gold_server):

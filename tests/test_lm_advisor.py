@@ -6,8 +6,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents.lm_advisor import AdvisorTemplate, LMAdvisor, PersuasionReward
-from agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from persuasion_agents.lm_advisor import AdvisorTemplate, LMAdvisor, PersuasionReward
+from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.tasks import GSM8KTask
 

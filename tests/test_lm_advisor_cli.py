@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from agents.lm_advisor import LMAdvisor
+from persuasion_agents.lm_advisor import LMAdvisor
 from persuasion_gym.cli.main import main
 from persuasion_gym.tasks import GSM8KTask
 

@@ -8,7 +8,7 @@ the question can get everything right, on questions it has never seen.
 import gymnasium as gym
 import pytest
 
-from agents import accuracy, baseline_actions, greedy_actions, train_ppo
+from persuasion_agents import accuracy, baseline_actions, greedy_actions, train_ppo
 from persuasion_gym.signals import MATH_SIGNALS
 
 from conftest import advice_of, question_of

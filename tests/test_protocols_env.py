@@ -75,7 +75,7 @@ def test_online_state_estimate_on_a_live_receiver(make_server, gold_by_question)
     for _ in range(150):
         env.reset()
         info = env.step(0)[4]
-        if not info["cached"]:  # the Receiver saw the sampled information item
+        if not env.unwrapped.last_outcomes[0].cached:  # the Receiver saw the sampled information item
             assert advice_of(server.requests[-1]["messages"]) == info["information_item"]
     protocol = env.unwrapped.protocol
     assert (protocol.state_of(np.arange(5)) == 1).all()

@@ -25,6 +25,18 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)
 
 
+TWO_NODES = """
+import sys
+from ray.cluster_utils import Cluster
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+cluster.add_node(num_cpus=1)
+cluster.wait_for_nodes()
+print("ADDRESS", cluster.address, flush=True)
+sys.stdin.read()
+cluster.shutdown()
+"""
+
+
 def prompts(n: int) -> list[list[dict[str, str]]]:
     return [[{"role": "user", "content": f"Question: what is {i} + {i}?"}] for i in range(n)]
 
@@ -164,22 +176,27 @@ def test_programs_run_on_the_cluster_with_the_same_verdicts(ray_local) -> None:
 
 @pytest.mark.slow
 def test_record_on_a_two_node_cluster_killed_and_rerun_gives_the_plain_table(make_server, gold_by_question, tmp_path) -> None:
-    from ray.cluster_utils import Cluster
-
     from persuasion_gym.tables import load_table
     from tests.conftest import question_of
 
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.", latency_s=0.05)
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
+    # The Cluster lives in a process of its own: its shutdown resets the Ray state of the process
+    # that made it, which would cut this session's Ray off from its own key-value store.
+    cluster = subprocess.Popen([sys.executable, "-c", TWO_NODES], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    address = ""
+    for line in cluster.stdout:  # Ray may log before the address
+        if line.startswith("ADDRESS "):
+            address = line.split()[1]
+            break
+    assert address, "the two-node cluster did not start"
     try:
         env = {**os.environ, "PERSUASION_GYM_CACHE_DIR": str(tmp_path / "cache")}
         env.pop("RAY_ADDRESS", None)
         common = ["--env", "Persuasion-GSM8K-v0", "--split", "test", "--n-items", "12"]
         spec = f"ray:openai:scripted@{server.url}?replicas=2&max_concurrency=2"
         command = [sys.executable, "-m", "persuasion_gym", "record", *common, "--receiver", spec,
-                   "--ray-address", cluster.address, "--out", str(tmp_path / "ray.npz")]
+                   "--ray-address", address, "--out", str(tmp_path / "ray.npz")]
         first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while server.count < 30 and first.poll() is None:
             time.sleep(0.01)
@@ -204,7 +221,8 @@ def test_record_on_a_two_node_cluster_killed_and_rerun_gives_the_plain_table(mak
         assert on_ray.responses == here.responses
         assert on_ray.meta["receiver"] == here.meta["receiver"]
     finally:
-        cluster.shutdown()
+        cluster.stdin.close()  # the cluster shuts down
+        cluster.wait(timeout=120)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # gymnasium reports the fork error it re-raises

@@ -136,7 +136,7 @@ def test_smollm2_end_to_end_through_gym(monkeypatch):
     assert terminated and reward in (0.0, 1.0) and info["correct"] == (reward == 1.0)
     assert isinstance(info["response"], str) and info["response"].strip()
     assert info["usage"]["prompt_tokens"] > 20 and 1 <= info["usage"]["completion_tokens"] <= 24
-    assert info["cached"] is False
+    assert env.unwrapped.last_outcomes[0].cached is False
 
     envs = gym.make_vec("Persuasion-GSM8K-v0", num_envs=2, vectorization_mode="sync", **kwargs)
     envs.reset(seed=0)

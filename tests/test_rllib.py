@@ -35,7 +35,7 @@ def rule_tables(tmp_path):
 
 @pytest.mark.slow
 def test_rllib_ppo_reaches_95_percent_of_the_oracle_on_held_out_items(ray_local, rule_tables, tmp_path):
-    from agents.rllib_ppo import RLlibPPOPolicy
+    from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 
     train, test = rule_tables
     policy = RLlibPPOPolicy(num_env_runners=2, num_envs_per_env_runner=32)
@@ -56,7 +56,7 @@ def test_rllib_ppo_reaches_95_percent_of_the_oracle_on_held_out_items(ray_local,
 
 
 def test_each_env_runner_batches_its_live_receiver_calls(ray_local, make_server, gold_by_question):
-    from agents.rllib_ppo import RLlibPPOPolicy
+    from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.", latency_s=0.02)
     env = gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{server.url}", max_items=40,
@@ -72,7 +72,7 @@ def test_each_env_runner_batches_its_live_receiver_calls(ray_local, make_server,
 
 
 def test_train_cli_checkpoints_resumes_and_bench_compares(ray_local, rule_tables, tmp_path):
-    from agents.benchmark import Setting, run_benchmark
+    from persuasion_agents.benchmark import Setting, run_benchmark
     from persuasion_gym.cli.main import main
 
     train, test = rule_tables

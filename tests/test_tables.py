@@ -128,7 +128,7 @@ def test_live_env_id_replays_a_table(table_file):
         _, reward, terminated, _, info = env.step(2)
         i, s = info["item_index"], info["sample"]
         assert reward == table.scores[i, 2, s] and terminated
-        assert info["response"] == table.responses[i][2][s] and info["cached"] is True
+        assert info["response"] == table.responses[i][2][s] and env.unwrapped.last_outcomes[0].cached is True
         assert info["usage"]["total_tokens"] == 56 and info["signal"] == "b"
         rewards.append(reward)
     assert env.unwrapped.provenance()["receiver"] == {"kind": "synthetic"}

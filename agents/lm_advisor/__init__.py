@@ -7,7 +7,7 @@
 - ``LMAdvisorPolicy``: the Advisor behind the ``Policy`` protocol, for ``bench``.
 """
 
-from agents.lm_advisor.model import AdvisorInfo, AdvisorTemplate, LMAdvisor
-from agents.lm_advisor.reward import PersuasionReward
+from persuasion_agents.lm_advisor.model import AdvisorInfo, AdvisorTemplate, LMAdvisor
+from persuasion_agents.lm_advisor.reward import PersuasionReward
 
 __all__ = ["AdvisorInfo", "AdvisorTemplate", "LMAdvisor", "PersuasionReward"]

@@ -22,9 +22,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.benchmark import Setting, summarize, write_results
-from agents.evaluation import reward_table
-from agents.lm_advisor.model import LMAdvisor
+from persuasion_agents.benchmark import Setting, summarize, write_results
+from persuasion_agents.evaluation import reward_table
+from persuasion_agents.lm_advisor.model import LMAdvisor
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.persuasion import TextPosteriorProtocol, bayes
 

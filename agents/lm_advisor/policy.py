@@ -9,9 +9,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.lm_advisor.model import LMAdvisor
-from agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
-from agents.policy import Policy
+from persuasion_agents.lm_advisor.model import LMAdvisor
+from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from persuasion_agents.policy import Policy
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.errors import ConfigError
 

@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.lm_advisor.model import AdvisorTemplate
+from persuasion_agents.lm_advisor.model import AdvisorTemplate
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.errors import ConfigError
 

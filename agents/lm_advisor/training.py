@@ -20,8 +20,8 @@ import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.lm_advisor.model import ADVISOR_FILE, LMAdvisor
-from agents.lm_advisor.reward import PersuasionReward
+from persuasion_agents.lm_advisor.model import ADVISOR_FILE, LMAdvisor
+from persuasion_agents.lm_advisor.reward import PersuasionReward
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.persuasion import TextPosteriorProtocol
 

@@ -85,10 +85,28 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rescore(args: argparse.Namespace) -> int:
+    """Re-score a table's stored responses with the current scorer: no Receiver call."""
+    from persuasion_gym.tables import rescore
+
+    result = rescore(args.table, data_path=args.data_path, progress=True)
+    result.table.save(args.out)
+    cells = result.table.scores.size
+    print(json.dumps({
+        "out": str(args.out), "cells": cells, "receiver_calls": 0,
+        "changed_scores": result.changed_scores, "changed_answers": result.changed_answers,
+        "values_before": result.values_before, "values_after": result.values_after,
+        "rescored": result.table.meta["rescored"]["scorer"],
+    }, indent=2))
+    print(f"{result.changed_scores} of {cells} cells changed score ({result.changed_answers} changed answer); "
+          f"written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     if args.algo == "lm-advisor":
         return _train_lm_advisor(args)
-    from agents.train_cli import train
+    from persuasion_agents.train_cli import train
 
     meta = train(args.env, args.receiver, args.algo, args.timesteps, args.out, args.split, args.n_items,
                  args.eval_receiver, args.eval_split, args.eval_items, args.eval_freq, args.n_envs, args.resume,
@@ -98,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _advisor_training(args: argparse.Namespace):
-    from agents.lm_advisor.training import AdvisorTraining
+    from persuasion_agents.lm_advisor.training import AdvisorTraining
 
     return AdvisorTraining(steps=args.steps, items_per_step=args.items_per_step, num_generations=args.num_generations,
                            beta=args.beta, learning_rate=args.learning_rate, save_steps=args.save_steps,
@@ -110,8 +128,8 @@ def _train_lm_advisor(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import persuasion_gym  # noqa: F401  (registers the envs)
-    from agents.lm_advisor import AdvisorTemplate, LMAdvisor
-    from agents.lm_advisor.training import train_lm_advisor
+    from persuasion_agents.lm_advisor import AdvisorTemplate, LMAdvisor
+    from persuasion_agents.lm_advisor.training import train_lm_advisor
 
     template = AdvisorTemplate(max_new_tokens=args.max_new_tokens)
     advisor = LMAdvisor.load(args.advisor, template=template)
@@ -135,8 +153,8 @@ def _train_lm_advisor(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     """The paper's comparison for one Receiver on held-out items."""
     import persuasion_gym  # noqa: F401  (registers the envs)
-    from agents.benchmark import markdown
-    from agents.lm_advisor.compare import paper_comparison
+    from persuasion_agents.benchmark import markdown
+    from persuasion_agents.lm_advisor.compare import paper_comparison
 
     rows = paper_comparison(args.env, args.receiver, args.advisor, args.out, args.split, args.n_items, args.train_items,
                             args.seed)
@@ -147,7 +165,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace):
-    from agents.benchmark import Setting
+    from persuasion_agents.benchmark import Setting
 
     receivers = args.receiver.split(",")
     trains = args.train_receiver.split(",") if args.train_receiver else [None] * len(receivers)
@@ -158,8 +176,8 @@ def _settings(args: argparse.Namespace):
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from agents.benchmark import run_benchmark
-    from agents.classic_bench import CLASSIC_ENVS, run_classic_benchmark
+    from persuasion_agents.benchmark import run_benchmark
+    from persuasion_agents.classic_bench import CLASSIC_ENVS, run_classic_benchmark
 
     envs = args.env.split(",")
     classic = [e for e in envs if e in CLASSIC_ENVS]
@@ -177,7 +195,7 @@ def _bench(args: argparse.Namespace) -> int:
                               "out": str(Path(args.out) / "lm-advisor")}}
     rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed, args.featurizer,
                          policy_options=options)
-    from agents.benchmark import markdown
+    from persuasion_agents.benchmark import markdown
 
     print(markdown(rows))
     print(f"results: {args.out}/results.json, results.csv, results.md; figure: {args.out}/accuracy.png")
@@ -189,7 +207,7 @@ def _demo(args: argparse.Namespace) -> int:
     them on the second."""
     from pathlib import Path
 
-    from agents.benchmark import Setting, markdown, run_benchmark
+    from persuasion_agents.benchmark import Setting, markdown, run_benchmark
     from persuasion_gym.receivers import make_receiver
     from persuasion_gym.tables import record
     from persuasion_gym.tasks import GSM8KTask
@@ -215,8 +233,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _demo_lm_advisor(args: argparse.Namespace, receiver, out: Path) -> None:
     """A brief GRPO run of the LM Advisor against the same Receiver, and the signals it writes."""
-    from agents.lm_advisor import LMAdvisor
-    from agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+    from persuasion_agents.lm_advisor import LMAdvisor
+    from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
     from persuasion_gym.envs import GSM8KEnv
 
     print(f"training the LM Advisor ({args.advisor}) for {args.advisor_steps} GRPO steps against the Receiver",
@@ -279,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--sandbox", default=None, choices=["local", "ray"],
                      help="code envs: run the programs here or as tasks on the Ray cluster's CPUs")
     rec.set_defaults(run=_record)
+
+    rs = commands.add_parser("rescore", help="re-score a table's stored responses with the current scorer (no Receiver call)")
+    rs.add_argument("table", help="the recorded table (.npz)")
+    rs.add_argument("--out", required=True, help="the re-scored table to write")
+    rs.add_argument("--data-path", default=None, help="code tasks: the data set the table was recorded on (its tests)")
+    rs.set_defaults(run=_rescore)
 
     tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN, a bandit, or the LM Advisor)")
     tr.add_argument("--env", default="Persuasion-GSM8K-v0")

@@ -44,11 +44,12 @@ class GSM8KEnv(PersuasionEnv):
 
     ## Info
     After `step`: `signal`, `action`, `context` (what the Receiver saw), `response`, `answer`
-    (extracted), `correct`, `usage` (prompt/completion/total tokens), `latency_s`, `cached`,
-    `sample`, and `receiver_error` when a failed call was scored 0. `cached` and `latency_s`
-    describe where the response came from: a cell's first visit is a Receiver call, later
-    visits are cache hits, so `gymnasium.utils.env_checker.check_env` (which compares the
-    `info` of two seeded steps) is run on a warm cache, e.g. after `env.unwrapped.evaluate`.
+    (extracted), `correct`, `usage` (prompt/completion/total tokens), `latency_s` (of the
+    Receiver call that made the response), `sample`, and `receiver_error` when a failed call was
+    scored 0. A step's `info` is the same whether its answer is a Receiver call or that call's
+    cache hit, so the env checkers pass on a cold cache; which it was is in
+    `env.unwrapped.last_outcomes` (`cached`), and the Receiver's totals in
+    `env.unwrapped.receiver.stats` (`calls`, `cache_hits`).
 
     ## Arguments
     - `receiver`: a `Receiver`, or a spec such as `"openai:MODEL@http://127.0.0.1:8000/v1"`;

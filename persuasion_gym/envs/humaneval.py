@@ -59,7 +59,7 @@ class HumanEvalEnv(PersuasionEnv):
 
     ## Info
     `prompt` (the problem), `item_id` (its task id, e.g. "HumanEval/0"), `gold` (the canonical
-    solution), and after `step` as in GSM8K (`signal`, `response`, `usage`, `cached`, ...) with
+    solution), and after `step` as in GSM8K (`signal`, `response`, `usage`, `latency_s`, ...) with
     `answer` the extracted program, `verdict` (passed, failed, timeout, crashed, refused or
     "no code"), `verdict_detail`, and `sandbox`: the isolation that ran it, "bubblewrap" or
     "rlimits" (the announced fallback when bubblewrap is missing).

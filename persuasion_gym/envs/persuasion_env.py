@@ -178,6 +178,7 @@ class PersuasionEnv(gym.Env):
             self.observation_space = ItemText(max_length=length, min_length=0, charset=charset)
 
         self._visits: Counter[tuple[int, str]] = Counter()  # (item, context) -> answers asked
+        self._last_batch: StepBatch | None = None
         self._item_index: int | None = None
         self._observed: dict[str, Any] = {}
         self._last: dict[str, Any] | None = None
@@ -271,6 +272,19 @@ class PersuasionEnv(gym.Env):
         batch_actions = np.array(checked, dtype=object if self.action_type == "text" else np.int64)
         return self._step_batch(indices, batch_actions, self.np_random if rng is None else rng, progress)
 
+    @property
+    def last_outcomes(self) -> tuple[Outcome, ...]:
+        """The scored answers of the last step (or ``play`` batch), one per episode,
+        with what ``info`` leaves out because it differs between a Receiver call and its cache
+        hit: ``cached`` (served from the cache, or a table) beside ``usage`` and ``latency_s``
+        (the original call's, in both cases)."""
+        batch = self._last_batch
+        if batch is None:
+            return ()
+        if batch.outcomes is not None:
+            return tuple(batch.outcomes)
+        return tuple(self._table_outcome(batch, j) for j in range(len(batch.rewards)))
+
     def provenance(self) -> dict[str, Any]:
         """What made this env's rewards, as result files record it."""
         source: dict[str, Any]
@@ -336,6 +350,7 @@ class PersuasionEnv(gym.Env):
                                 for i, c in zip(indices, contexts)], dtype=np.int64)
         batch = self._ask(indices, chosen, samples, progress, contexts)
         batch.beliefs, batch.log_likelihoods = choice.beliefs, choice.log_likelihoods
+        self._last_batch = batch
         if contexts is not None:  # only once answered: a failed call does not use up a sample
             self._visits.update(zip(indices.tolist(), contexts))
         self.protocol.observe(indices, actions, chosen, batch.rewards)

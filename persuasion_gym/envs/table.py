@@ -21,7 +21,7 @@ class TableEnv(PersuasionEnv):
     over the table's signals (or `n_signals` under ``protocol="posterior"``), a feature vector
     (or the text) of the item, one step per episode. The reward of a step is one of the cell's
     recorded samples, drawn with the env's seeded generator (`table_reward="sample"`), or the
-    cell's mean (`table_reward="mean"`). `info["cached"]` is True: nothing is asked.
+    cell's mean (`table_reward="mean"`). Nothing is asked: `env.unwrapped.last_outcomes` says `cached=True`.
 
     ## Arguments
     - `table`: the table file (or a `ResponseTable`).

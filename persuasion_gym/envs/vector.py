@@ -32,7 +32,8 @@ class PersuasionVectorEnv(VectorEnv):
     with `action_type="text"`: one concurrent Receiver batch either way. `info` holds
     per-episode arrays: `item_index`, `action`, `signal` (the texts sent), `information_index`
     (the context the Receiver saw, -1 for none), `correct`, `sample`, and for live Receivers
-    `response`, `answer`, `cached`, `total_tokens`. Under the text `posterior` protocol,
+    `response`, `answer`, `total_tokens` (which answers came from the cache:
+    `envs.env.last_outcomes`). Under the text `posterior` protocol,
     `reset` adds what the Advisor observes (`observed_index`, `observed_item`,
     `observed_known`), `step` the same for the next items (`next_observed_...`) and the
     Receiver's `posterior` beliefs.
@@ -98,7 +99,6 @@ class PersuasionVectorEnv(VectorEnv):
         if batch.outcomes is not None:
             info["response"] = np.array([o.response for o in batch.outcomes], dtype=object)
             info["answer"] = np.array([o.answer for o in batch.outcomes], dtype=object)
-            info["cached"] = np.array([o.cached for o in batch.outcomes])
             info["total_tokens"] = np.array([o.usage.total_tokens for o in batch.outcomes])
         ones = np.ones(self.num_envs, dtype=bool)
         if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:

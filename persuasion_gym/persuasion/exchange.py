@@ -31,6 +31,9 @@ class Outcome:
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def info(self) -> dict[str, Any]:
+        """What a step reports: the same for a Receiver call and its later cache hit (the cache
+        keeps the call's usage and latency), so seeded steps compare equal on a cold cache;
+        ``cached`` is on the Outcome (``env.unwrapped.last_outcomes``)."""
         info: dict[str, Any] = {
             "context": self.context,
             "response": self.response,
@@ -38,7 +41,6 @@ class Outcome:
             "correct": self.correct,
             "usage": self.usage.as_dict(),
             "latency_s": self.latency_s,
-            "cached": self.cached,
         }
         if self.error is not None:
             info["receiver_error"] = self.error

@@ -141,7 +141,7 @@ class PosteriorProtocol(Protocol):
     def choose(self, actions, items, rng):
         if is_text(actions):
             raise ConfigError("text signals under protocol='posterior' need the Advisor as the committed scheme: "
-                              "pass scheme=<an object with log_likelihoods()>, e.g. an agents LMAdvisor")
+                              "pass scheme=<an object with log_likelihoods()>, e.g. a persuasion_agents LMAdvisor")
         beliefs = bayes.posteriors(self.prior, self.scheme)[np.asarray(actions, dtype=np.int64)]
         return Choice(_draw(beliefs, rng), beliefs)
 
@@ -203,7 +203,7 @@ class TextPosteriorProtocol(Protocol):
         super().__init__(m)
         if not isinstance(scheme, TextScheme):
             raise ConfigError(f"scheme={scheme!r} is not a text scheme: with text signals pass an object with "
-                              "log_likelihoods(questions, signals, items), e.g. an agents LMAdvisor")
+                              "log_likelihoods(questions, signals, items), e.g. a persuasion_agents LMAdvisor")
         self.prior = np.asarray(prior, dtype=np.float64)
         self.scheme, self.item_texts, self.questions = scheme, list(item_texts), list(questions)
         self.estimate = StateEstimate(m, len(self.questions), states)
@@ -271,7 +271,7 @@ def make_protocol(
     if text:
         if scheme is None or not isinstance(scheme, TextScheme):
             raise ConfigError("protocol='posterior' with text signals needs the Advisor as its committed scheme: pass "
-                              "scheme=<an object with log_likelihoods(questions, signals, items)>, e.g. an agents "
+                              "scheme=<an object with log_likelihoods(questions, signals, items)>, e.g. a persuasion_agents "
                               "LMAdvisor (an (m, K) matrix is for index actions)")
         if n_signals is not None:
             raise ConfigError("n_signals counts index signals: with text signals the Advisor writes them")

@@ -2,7 +2,7 @@
 
 With text signals the scheme is the Advisor itself: the Receiver, who knows it, scores any
 signal under any information item. Envs take any object with this one method, so they never
-import an Advisor; ``agents.lm_advisor.LMAdvisor`` is the one the package provides.
+import an Advisor; ``persuasion_agents.lm_advisor.LMAdvisor`` is the one the package provides.
 """
 
 from __future__ import annotations

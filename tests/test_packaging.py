@@ -1,0 +1,42 @@
+"""What the distribution installs: persuasion_gym and persuasion_agents, and no top-level
+``agents`` (OpenAI's agents SDK owns that name)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_package_list_covers_every_package_folder():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {"persuasion_gym": REPO / "persuasion_gym", "persuasion_agents": REPO / "agents"}
+    assert config["package-dir"] == {"persuasion_agents": "agents"}
+    found = {
+        ".".join([name, *init.parent.relative_to(root).parts])
+        for name, root in folders.items() for init in root.rglob("__init__.py")
+    }
+    assert set(config["packages"]) == found
+
+
+def test_the_wheel_has_no_top_level_agents_module(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(tmp_path), str(REPO)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("persuasion_gym-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
+    assert top == {"persuasion_gym", "persuasion_agents"}
+    assert "persuasion_agents/lm_advisor/training.py" in names and "persuasion_agents/rllib_ppo.py" in names
+
+
+def test_the_installed_package_imports_as_persuasion_agents(tmp_path):
+    # From outside the checkout, so only what is installed can be imported.
+    probe = ("import importlib.util as u; import persuasion_agents.lm_advisor, persuasion_agents.benchmark; "
+             "print(u.find_spec('agents') is None)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"
