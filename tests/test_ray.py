@@ -206,7 +206,7 @@ def test_record_on_a_two_node_cluster_killed_and_rerun_gives_the_plain_table(mak
         assert paid < 120, "the recording finished before it was killed"
         rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
         assert rerun.returncode == 0, rerun.stderr[-3000:]
-        assert "2 replicas" in rerun.stderr and "on 2 nodes" in rerun.stderr  # spread over both nodes
+        assert "2 replicas" in rerun.stderr and "on 2 nodes" in rerun.stderr, rerun.stderr[:3000]  # spread over both nodes
         # Every cell paid once, but for those in flight when it was killed (2 replicas x 2 calls).
         assert 120 <= server.count <= 120 + 4
         plain = subprocess.run(

@@ -150,12 +150,19 @@ class RayReceiver(Receiver):
             if available < self.num_gpus * self.replicas:
                 logger.warning("%d replicas x %g GPUs > the %g GPUs of the cluster: some replicas wait for GPUs",
                                self.replicas, self.num_gpus, available)
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        # Round-robin over the nodes that can hold a replica: Ray's SPREAD and soft affinity are
+        # best-effort and stack small actors on one node. A replica whose node dies is not moved
+        # by Ray; its calls go to the other replicas.
+        nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")
+                 and node["Resources"].get("GPU", 0) >= self.num_gpus and node["Resources"].get("CPU", 0) >= self.num_cpus]
         actor_class = ray.remote(Replica)
         self._actors = [
             actor_class.options(
                 name=f"{self._group}-{i}", namespace=NAMESPACE, num_cpus=self.num_cpus, num_gpus=self.num_gpus,
-                max_restarts=self.max_restarts, max_task_retries=self.max_restarts,
-                max_concurrency=self._threads, scheduling_strategy="SPREAD",
+                max_restarts=self.max_restarts, max_task_retries=self.max_restarts, max_concurrency=self._threads,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False) if nodes else "SPREAD",
             ).remote(self.inner, self._overrides(i))
             for i in range(self.replicas)
         ]
@@ -186,8 +193,9 @@ class RayReceiver(Receiver):
         self._chunk, self._slots = described[0]["dispatch"]
         self.nodes = [d["node"] for d in described]
         self.answered = [0] * self.replicas
-        logger.info("ray receiver: %d replicas of %s on %d nodes (%s)", self.replicas, self.inner,
-                    len(set(self.nodes)), cluster_summary())
+        used = len(set(self.nodes))
+        logger.info("ray receiver: %d replica%s of %s on %d node%s (cluster: %s)", self.replicas,
+                    "s" * (self.replicas != 1), self.inner, used, "s" * (used != 1), cluster_summary())
 
     @property
     def identity(self) -> dict[str, Any]:
