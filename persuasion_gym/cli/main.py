@@ -89,7 +89,7 @@ def _rescore(args: argparse.Namespace) -> int:
     """Re-score a table's stored responses with the current scorer: no Receiver call."""
     from persuasion_gym.tables import rescore
 
-    result = rescore(args.table, data_path=args.data_path, progress=True)
+    result = rescore(args.table, data_path=args.data_path)
     result.table.save(args.out)
     cells = result.table.scores.size
     print(json.dumps({
@@ -371,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
     de.set_defaults(run=_demo)
+    for command in (check, rec, rs, tr, be, co, de):
+        command.add_argument("-v", "--verbose", action="store_true",
+                             help="also log every HTTP request and retry (httpx, openai)")
     for command in (check, rec, tr, be, co, de):
         command.add_argument("--ray-address", default=None,
                              help="join this Ray cluster for ray: specs and --algo rllib-ppo (default: $RAY_ADDRESS, "
@@ -382,8 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "ray_address", None):
         os.environ["RAY_ADDRESS"] = args.ray_address  # read by every Ray join (persuasion_gym.cluster)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP request drowns the progress bars
+    # This package's own notes (which Receiver 'auto' chose, where replicas run) always; the SDK's
+    # line per HTTP request and retry only with -v: they drown the progress bars and the summary.
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s")
+    for package in ("persuasion_gym", "persuasion_agents"):
+        logging.getLogger(package).setLevel(logging.INFO)
     try:
         return args.run(args)
     except (PersuasionGymError, ValueError) as exc:

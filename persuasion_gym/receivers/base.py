@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +38,26 @@ class ReceiverStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+
+
+def _summary(errors: list[ReceiverError], asked: int, cached: bool) -> ReceiverError:
+    """One error for a batch whose requests failed after their retries: how many, why (the
+    distinct reasons, most common first), and that nothing else is lost."""
+    if len(errors) == 1 and asked == 1:
+        return errors[0]
+    reasons = Counter(str(error) for error in errors).most_common()
+    why = "; ".join(f"{n} x {reason}" if n > 1 else reason for reason, n in reasons[:3])
+    if len(reasons) > 3:
+        why += f"; and {len(reasons) - 3} other reasons"
+    kept = asked - len(errors)
+    if cached:
+        after = (f"the other {kept} answers are saved in the response cache: run the same command again "
+                 f"(with --resume when training) and only the {len(errors)} missing ones are asked")
+    else:
+        after = f"the other {kept} answered; without a cache a rerun asks them all again"
+    kinds = {type(error) for error in errors}
+    kind = kinds.pop() if len(kinds) == 1 else ReceiverError
+    return kind(f"{len(errors)} of {asked} Receiver requests failed ({why}); {after}")
 
 
 class Receiver(ABC):
@@ -129,7 +150,7 @@ class Receiver(ABC):
                     bar.set_postfix(self._postfix(), refresh=False)
                     bar.update(len(groups[j]))
         if errors and on_error == "raise":
-            raise errors[0]
+            raise _summary(errors, len(todo), self.cache is not None)
         return results  # type: ignore[return-value]
 
     def _account(self, usage: Usage) -> None:

@@ -9,6 +9,7 @@ table was recorded on (loaded again, and checked against the recorded hash).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from persuasion_gym.errors import DataError
 from persuasion_gym.tables.table import ResponseTable, load_table
 from persuasion_gym.tables.values import baseline_values
 from persuasion_gym.tasks import TASKS, CodeTask, Dataset, Task, make_task
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,7 @@ class Rescored:
     values_after: dict[str, Any]
 
 
-def rescore(source: str | Path | ResponseTable, task: Task | None = None, data_path: str | None = None,
-            progress: bool = False) -> Rescored:
+def rescore(source: str | Path | ResponseTable, task: Task | None = None, data_path: str | None = None) -> Rescored:
     """Re-score every cell of a table from its stored responses with ``task``'s scorer
     (default: the table's task, by name). ``data_path``: where a code task's data set is (its
     tests are not in the table)."""
@@ -55,8 +57,7 @@ def rescore(source: str | Path | ResponseTable, task: Task | None = None, data_p
     dataset = _items(table, task, data_path)
     items = [dataset.items[i] for i in range(n) for _ in range(k) for _ in range(s)]
     responses = [table.responses[i][j][t] for i in range(n) for j in range(k) for t in range(s)]
-    if progress:
-        print(f"re-scoring {len(responses)} cells with the {task.name} scorer", flush=True)
+    logger.info("re-scoring %d cells with the %s scorer", len(responses), task.name)
     scores = task.score_batch(items, responses)
     new_scores = np.array([score.reward for score in scores], dtype=np.float32).reshape(n, k, s)
     flat_answers = [score.answer for score in scores]

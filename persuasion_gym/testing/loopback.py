@@ -9,6 +9,7 @@ injected on demand. Not a model: it is how a test pins down what the Receiver sa
 from __future__ import annotations
 
 import json
+import random
 import sys
 import threading
 import time
@@ -32,6 +33,8 @@ class ScriptedChatServer:
         model: the one model name served (other names get 404).
         latency_s: seconds each request waits before answering.
         api_key: if set, requests without ``Authorization: Bearer <api_key>`` get 401.
+        fail_rate: the share of chat requests answered HTTP 503 at random (a flaky endpoint),
+            drawn from ``seed``.
 
     Use as a context manager; ``url`` is the base URL for the SDK, ``requests`` the bodies
     received (``count`` of them), ``fail_next`` queues faults.
@@ -44,8 +47,11 @@ class ScriptedChatServer:
         latency_s: float = 0.0,
         api_key: str | None = None,
         port: int = 0,
+        fail_rate: float = 0.0,
+        seed: int = 0,
     ):
         self.reply, self.model, self.latency_s, self.api_key = reply, model, latency_s, api_key
+        self.fail_rate, self._random = fail_rate, random.Random(seed)
         self.requests: list[dict[str, Any]] = []
         self.in_flight = self.max_in_flight = 0
         self._faults: deque[int | str] = deque()
@@ -93,7 +99,9 @@ class ScriptedChatServer:
             self.requests.append(body)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return self._faults.popleft() if self._faults else None
+            if self._faults:
+                return self._faults.popleft()
+            return 503 if self.fail_rate and self._random.random() < self.fail_rate else None
 
     def _done(self) -> None:
         with self._lock:
@@ -206,9 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--model", default="scripted")
     parser.add_argument("--text", default=None, help="answer every request with this text (default: echo)")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 503 at random")
     args = parser.parse_args(argv)
     reply = echo_reply if args.text is None else (lambda messages: args.text)
-    server = ScriptedChatServer(reply, args.model, args.latency, port=args.port)
+    server = ScriptedChatServer(reply, args.model, args.latency, port=args.port, fail_rate=args.fail_rate)
     print(f"serving {args.model!r} at {server.url}", flush=True)
     try:
         server._server.serve_forever(poll_interval=0.05)
