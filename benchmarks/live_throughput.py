@@ -1,58 +1,106 @@
-"""Live batched throughput: episodes per second of the native vector env against the scripted
-loopback OpenAI-compatible server with a fixed latency L, at concurrency C (C envs, C requests
-in flight), against the bound C / L. One run; the cache is off so every episode is a request.
-The server runs in its own process, as a real endpoint would.
+"""Live batched throughput against the bare ``openai`` SDK: episodes per second of the native
+vector env (C envs, ``max_concurrency=C``) against a bare ``AsyncOpenAI`` loop that keeps C
+requests in flight, both asking the same scripted loopback server (its own process, fixed
+latency L) the same GSM8K prompts, side by side in one run. The env runs with the cache off
+and with the cache on (a fresh file each time, so every episode is still a paid request and a
+cache write). Each figure is the median of ``--repeats`` timings.
 
-    python benchmarks/live_throughput.py [--latency 0.1] [--concurrency 1,4,16,64] [--steps 10]
+    python benchmarks/live_throughput.py [--cells 0.1:16,0.1:64,1:64,1:256] [--steps 4] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import openai
 
 import persuasion_gym  # noqa: F401
 
 
+def bare_sdk(url: str, prompts: list[list[dict[str, str]]], concurrency: int) -> float:
+    """Requests per second of ``AsyncOpenAI`` keeping ``concurrency`` requests in flight."""
+    async def run() -> float:
+        client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(messages: list[dict[str, str]]) -> None:
+            async with limit:
+                await client.chat.completions.create(model="scripted", messages=messages, temperature=0.0,
+                                                     max_tokens=512)
+
+        await asyncio.gather(*(one(m) for m in prompts[:concurrency]))  # warm-up: connections
+        began = time.perf_counter()
+        await asyncio.gather(*(one(m) for m in prompts))
+        rate = len(prompts) / (time.perf_counter() - began)
+        await client.close()
+        return rate
+
+    return asyncio.run(run())
+
+
+def vector_env(url: str, concurrency: int, steps: int, cache: Path | bool) -> float:
+    """Episodes per second of the native vector env, ``steps`` steps of ``concurrency`` envs."""
+    # Every visit of a cell asks a new sample, and the actions spread over the ten signals: each
+    # episode is its own request (a repeat would be a cache hit, or merged within a batch).
+    envs = gym.make_vec("Persuasion-GSM8K-v0", num_envs=concurrency, split="test", featurizer="hashed", cache=cache,
+                        receiver=f"openai:scripted@{url}?max_concurrency={concurrency}", samples_per_cell=10_000)
+    envs.reset(seed=0)
+    actions = np.arange(concurrency, dtype=np.int64) % 10
+    envs.step(actions)  # warm-up: connections (and the features)
+    began = time.perf_counter()
+    for _ in range(steps):
+        envs.step(actions)
+    rate = steps * concurrency / (time.perf_counter() - began)
+    envs.close()
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--concurrency", default="1,4,16,64")
-    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--cells", default="0.1:16,0.1:64,1:64,1:256", help="latency:concurrency pairs")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    cells = [(float(lat), int(c)) for lat, c in (cell.split(":") for cell in args.cells.split(","))]
 
-    print(f"Live throughput, loopback server latency L = {args.latency:g} s, native vector env, cache off\n")
-    print("| concurrency C | episodes/s | bound C/L | share of the bound |")
-    print("| ---: | ---: | ---: | ---: |")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "persuasion_gym.testing", "--port", str(port),
-                               "--latency", str(args.latency), "--text", "The answer is 3."], stdout=subprocess.PIPE)
-    server.stdout.readline()  # "serving ..." once listening
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        for c in (int(x) for x in args.concurrency.split(",")):
-            envs = gym.make_vec("Persuasion-GSM8K-v0", num_envs=c, split="test", featurizer="hashed", cache=False,
-                                receiver=f"openai:scripted@{url}?max_concurrency={c}")
-            envs.reset(seed=0)
-            actions = np.zeros(c, dtype=np.int64)
-            envs.step(actions)  # warm-up: connections
-            began = time.perf_counter()
-            for _ in range(args.steps):
-                envs.step(actions)
-            rate = args.steps * c / (time.perf_counter() - began)
-            bound = c / args.latency
-            print(f"| {c} | {rate:.1f} | {bound:.0f} | {rate / bound:.2f} |")
-            envs.close()
-    finally:
-        server.terminate()
+    print(f"Live throughput against the bare openai SDK (openai {openai.__version__}), median of {args.repeats}\n")
+    print("| latency L | C | bound C/L | bare SDK req/s | env, cache off | env, cache on | off / bare | on / bare |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    task_env = gym.make("Persuasion-GSM8K-v0", split="test", featurizer="hashed", receiver="openai:x@http://127.0.0.1:9/v1",
+                        cache=False).unwrapped
+    for latency, c in cells:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "persuasion_gym.testing", "--port", str(port),
+                                   "--latency", str(latency), "--text", "The answer is 3."], stdout=subprocess.PIPE)
+        server.stdout.readline()  # "serving ..." once listening
+        url = f"http://127.0.0.1:{port}/v1"
+        n = args.steps * c
+        items = [task_env.dataset.items[i % len(task_env.dataset)] for i in range(n)]
+        prompts = [task_env.task.build_messages(item, "") for item in items]
+        try:
+            bare, off, on = [], [], []
+            with tempfile.TemporaryDirectory() as tmp:
+                for repeat in range(args.repeats):  # interleaved, so drifts hit all three alike
+                    bare.append(bare_sdk(url, prompts, c))
+                    off.append(vector_env(url, c, args.steps, cache=False))
+                    on.append(vector_env(url, c, args.steps, cache=Path(tmp) / f"{repeat}.sqlite"))
+            b, f, o = (statistics.median(x) for x in (bare, off, on))
+            print(f"| {latency:g} s | {c} | {c / latency:.0f} | {b:.1f} | {f:.1f} | {o:.1f} | {f / b:.2f} | {o / b:.2f} |",
+                  flush=True)
+        finally:
+            server.terminate()
 
 
 if __name__ == "__main__":

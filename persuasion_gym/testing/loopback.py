@@ -4,18 +4,24 @@ For tests, benchmarks and offline demos: the ``openai`` SDK talks to it over rea
 timeouts, retries, concurrency and error handling are exercised for real. Answers come from
 a Python function of the request's messages; latency and faults (HTTP errors, hangs) are
 injected on demand. Not a model: it is how a test pins down what the Receiver says.
+
+It serves HTTP/1.1 with keep-alive from one asyncio event loop (in a thread of its own, or
+the process's main thread under ``python -m persuasion_gym.testing``), so a request waiting
+out its latency costs a sleeping coroutine, not a thread: it carries a thousand requests in
+flight, and a client benchmarked against it is measured, not the server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
-import sys
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
 
 Reply = Callable[[list[dict[str, str]]], str]
@@ -29,7 +35,8 @@ class ScriptedChatServer:
     """Serve ``/v1/chat/completions`` and ``/v1/models`` from a reply function.
 
     Args:
-        reply: maps a request's messages to the answer text.
+        reply: maps a request's messages to the answer text (it runs on the server's event
+            loop: keep it quick).
         model: the one model name served (other names get 404).
         latency_s: seconds each request waits before answering.
         api_key: if set, requests without ``Authorization: Bearer <api_key>`` get 401.
@@ -56,13 +63,16 @@ class ScriptedChatServer:
         self.in_flight = self.max_in_flight = 0
         self._faults: deque[int | str] = deque()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
+        # Bound now, so ``url`` is known before ``start``; a deep backlog takes bursts of new
+        # connections without SYN retries (1 s each).
+        self._socket = socket.create_server(("127.0.0.1", port), backlog=4096)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/v1"
 
     @property
     def count(self) -> int:
@@ -76,16 +86,24 @@ class ScriptedChatServer:
         with self._lock:
             self._faults.extend([status] * n)
 
+    # -- running ---------------------------------------------------------------------------
     def start(self) -> ScriptedChatServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-chat", daemon=True
-        )
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="scripted-chat", daemon=True)
         self._thread.start()
+        ready.wait()
         return self
 
+    def serve_forever(self) -> None:
+        """Serve on this thread until interrupted (the command line's way)."""
+        self._run(threading.Event())
+
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        if self._loop is not None and not self._stopped.is_set():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+        self._socket.close()
 
     def __enter__(self) -> ScriptedChatServer:
         return self.start()
@@ -93,7 +111,99 @@ class ScriptedChatServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- called by the handler threads -----------------------------------------------------
+    def _run(self, ready: threading.Event) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            server = loop.run_until_complete(asyncio.start_server(self._connection, sock=self._socket, limit=1 << 22))
+            ready.set()
+            loop.run_forever()
+            server.close()
+            for task in asyncio.all_tasks(loop):  # connections mid-request (a hang, a latency)
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+        finally:
+            self._stopped.set()
+            loop.close()
+
+    # -- HTTP ------------------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:  # headers and body are one write anyway; no 40 ms Nagle stalls
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                method, path, _ = line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while (header := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = header.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", 0)))
+                answer = await self._answer(method, path, headers, body)
+                if answer is None:  # "drop": close the connection unanswered
+                    return
+                status, payload, extra = answer
+                data = json.dumps(payload).encode()
+                head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", "Content-Type: application/json",
+                        f"Content-Length: {len(data)}", *(f"{k}: {v}" for k, v in extra.items())]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+                await writer.drain()
+                if headers.get("connection", "").lower() == "close":
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
+            return  # a client killed or timed out mid-request, or the server stopping
+        finally:
+            writer.close()
+
+    @staticmethod
+    def _error(status: int, message: str, kind: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        # retry-after-ms keeps the SDK's retries fast in tests.
+        return status, {"error": {"message": message, "type": kind, "code": status}}, {"retry-after-ms": "10"}
+
+    async def _answer(self, method: str, path: str, headers: dict[str, str],
+                      body: bytes) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
+            return self._error(401, "Incorrect API key provided.", "invalid_request_error")
+        route = path.split("?")[0].rstrip("/")
+        if method == "GET" and route.endswith("/models"):
+            return 200, {"object": "list", "data": [
+                {"id": self.model, "object": "model", "created": 0, "owned_by": "persuasion-gym"}]}, {}
+        if method != "POST" or not route.endswith("/chat/completions"):
+            return self._error(404, f"no route {path}", "not_found_error")
+        request = json.loads(body or b"{}")
+        fault = self._take_fault(request)
+        try:
+            return await self._complete(request, fault)
+        finally:
+            self._done()
+
+    async def _complete(self, body: dict[str, Any], fault: int | str | None) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        if fault == "hang":
+            await asyncio.sleep(3600)
+        if fault == "drop":
+            return None
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if isinstance(fault, int):
+            return self._error(fault, f"injected fault {fault}", "server_error")
+        if body.get("model") != self.model:
+            return self._error(404, f"The model '{body.get('model')}' does not exist", "not_found_error")
+        messages = body.get("messages", [])
+        text = self.reply(messages)
+        prompt_tokens = sum(_words(m.get("content", "")) for m in messages)
+        return 200, {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _words(text),
+                      "total_tokens": prompt_tokens + _words(text)},
+        }, {}
+
+    # -- bookkeeping -------------------------------------------------------------------------
     def _take_fault(self, body: dict[str, Any]) -> int | str | None:
         with self._lock:
             self.requests.append(body)
@@ -108,101 +218,8 @@ class ScriptedChatServer:
             self.in_flight -= 1
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the default 5 drops bursts of new connections (1 s SYN retries)
-
-    def handle_error(self, request, client_address) -> None:
-        # A client killed or timed out mid-answer is part of what the tests exercise.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 def _words(text: str) -> int:
     return len(text.split())
-
-
-def _handler_for(server: ScriptedChatServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms stall
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-            pass
-
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _error(self, status: int, message: str, kind: str) -> None:
-            # retry-after-ms keeps the SDK's retries fast in tests.
-            self._send(status, {"error": {"message": message, "type": kind, "code": status}}, {"retry-after-ms": "10"})
-
-        def _authorized(self) -> bool:
-            if server.api_key is None or self.headers.get("Authorization") == f"Bearer {server.api_key}":
-                return True
-            self._error(401, "Incorrect API key provided.", "invalid_request_error")
-            return False
-
-        def do_GET(self) -> None:
-            if not self._authorized():
-                return
-            if self.path.rstrip("/").endswith("/models"):
-                self._send(200, {"object": "list", "data": [
-                    {"id": server.model, "object": "model", "created": 0, "owned_by": "persuasion-gym"}
-                ]})
-            else:
-                self._error(404, f"no route {self.path}", "not_found_error")
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            if not self._authorized():
-                return
-            if not self.path.rstrip("/").endswith("/chat/completions"):
-                self._error(404, f"no route {self.path}", "not_found_error")
-                return
-            fault = server._take_fault(body)
-            try:
-                self._complete(body, fault)
-            finally:
-                server._done()
-
-        def _complete(self, body: dict[str, Any], fault: int | str | None) -> None:
-            if fault == "hang":
-                time.sleep(3600)
-            if fault == "drop":
-                self.close_connection = True
-                self.connection.close()
-                return
-            if server.latency_s:
-                time.sleep(server.latency_s)
-            if isinstance(fault, int):
-                self._error(fault, f"injected fault {fault}", "server_error")
-                return
-            if body.get("model") != server.model:
-                self._error(404, f"The model '{body.get('model')}' does not exist", "not_found_error")
-                return
-            messages = body.get("messages", [])
-            text = server.reply(messages)
-            prompt_tokens = sum(_words(m.get("content", "")) for m in messages)
-            self._send(200, {
-                "id": f"chatcmpl-{len(server.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": server.model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _words(text),
-                          "total_tokens": prompt_tokens + _words(text)},
-            })
-
-    return Handler
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,6 +237,6 @@ def main(argv: list[str] | None = None) -> None:
     server = ScriptedChatServer(reply, args.model, args.latency, port=args.port, fail_rate=args.fail_rate)
     print(f"serving {args.model!r} at {server.url}", flush=True)
     try:
-        server._server.serve_forever(poll_interval=0.05)
+        server.serve_forever()
     except KeyboardInterrupt:
         pass
