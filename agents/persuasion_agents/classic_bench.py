@@ -88,7 +88,7 @@ def plot_regret(curves: dict[tuple[str, str], np.ndarray], path: Path) -> None:
 
     env_ids = sorted({env for env, _ in curves})
     fig, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 4.5), squeeze=False)
-    for ax, env_id in zip(axes[0], env_ids):
+    for ax, env_id in zip(axes[0], env_ids, strict=True):
         t = None
         for (env, name), curve in curves.items():
             if env == env_id:

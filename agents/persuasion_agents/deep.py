@@ -60,7 +60,8 @@ class SB3Policy(Policy):
     def make_model(self, env, seed: int = 0):
         venv = sb3_vec_env(env, self.n_envs)
         options = {**DEFAULTS[self.algo], **self.kwargs}
-        return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log, **options)
+        return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log,
+                                    **options)
 
     def fit(self, env, timesteps: int = 0, progress: bool = False, seed: int | None = None) -> None:
         from persuasion_agents.progress import TqdmCallback

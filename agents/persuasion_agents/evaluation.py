@@ -25,7 +25,7 @@ def accuracies(env: gym.Env, policies: dict[str, Sequence[int]], progress: bool 
     actions = [int(a) for name in policies for a in policies[name]]
     outcomes = persuasion_env.evaluate(actions, list(range(n_items)) * len(policies), progress=progress)
     rewards = np.array([o.reward for o in outcomes]).reshape(len(policies), n_items)
-    return {name: float(row.mean()) for name, row in zip(policies, rewards)}
+    return {name: float(row.mean()) for name, row in zip(policies, rewards, strict=True)}
 
 
 def reward_table(env: gym.Env, progress: bool = False) -> np.ndarray:

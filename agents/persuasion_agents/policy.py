@@ -33,7 +33,7 @@ class Policy(ABC):
         self.n_actions, self.observation_dim = n_actions, observation_dim
         self.rng = np.random.default_rng(seed)
 
-    def fit(self, env: gym.Env, timesteps: int = 0) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Prepare on an env (a single env; ``env.unwrapped`` is a PersuasionEnv): the training
         env if ``needs_training``, else the evaluation env (to read its sizes or signals)."""
 
@@ -42,7 +42,8 @@ class Policy(ABC):
         """One signal per observation (shape ``(N,)``): an index into the env's signals, or
         the signal's text (an object array of str, as the LM Advisor writes them)."""
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, info: dict[str, Any]) -> None:
+    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray,  # noqa: B027 - optional hook
+               info: dict[str, Any]) -> None:
         """Learn from a batch of scored episodes (online learners)."""
 
     def greedy(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:

@@ -103,12 +103,14 @@ class RLlibPPOPolicy(Policy):
         if self.algo is None:
             self.algo = self.build(env, int(self.rng.integers(2**31)) if seed is None else seed)
         target = self.steps + timesteps
-        with tqdm(total=target, initial=self.steps, desc="training rllib-ppo", unit="step", disable=not progress) as bar:
+        with tqdm(total=target, initial=self.steps, desc="training rllib-ppo", unit="step",
+                  disable=not progress) as bar:
             while self.steps < target:
                 runners = self.algo.train().get(ENV_RUNNER_RESULTS, {})
                 sampled = int(runners.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, self.steps))
                 if sampled <= self.steps:
-                    raise RuntimeError("RLlib sampled no new steps in a training iteration: check the env runners' logs")
+                    raise RuntimeError("RLlib sampled no new steps in a training iteration: "
+                                       "check the env runners' logs")
                 reward = float(runners.get(EPISODE_RETURN_MEAN, np.nan))
                 self.steps = sampled
                 self.curve.append((sampled, reward))

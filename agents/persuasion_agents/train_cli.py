@@ -35,7 +35,8 @@ def train(
         return train_rllib(env, timesteps, out, n_envs, num_env_runners, eval_freq, resume, seed, progress)
     if algo not in SB3_ALGOS:
         if algo not in POLICIES or algo in ("none", "random", "oracle", "best-fixed"):
-            raise ValueError(f"cannot train {algo!r}: use one of {', '.join((*SB3_ALGOS, 'rllib-ppo', 'epsilon-greedy', 'ucb', 'thompson', 'linucb'))}")
+            trainable = (*SB3_ALGOS, "rllib-ppo", "epsilon-greedy", "ucb", "thompson", "linucb")
+            raise ValueError(f"cannot train {algo!r}: use one of {', '.join(trainable)}")
         if resume:
             raise ValueError("--resume continues SB3 checkpoints; bandits train in one go")
         policy = POLICIES[algo]()
@@ -56,7 +57,8 @@ def train(
     policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
     checkpoint = latest_checkpoint(out / "checkpoints", algo) if resume else None
     if checkpoint is not None:
-        policy.model = algorithm(algo).load(checkpoint, env=sb3_vec_env(env, n), tensorboard_log=str(out / "tensorboard"))
+        policy.model = algorithm(algo).load(checkpoint, env=sb3_vec_env(env, n),
+                                            tensorboard_log=str(out / "tensorboard"))
     else:
         if resume:
             print(f"no checkpoint in {out / 'checkpoints'}: starting afresh")
@@ -73,7 +75,8 @@ def train(
     ]
     policy.model.learn(remaining, callback=callbacks, reset_num_timesteps=checkpoint is None)
     policy.save(out / "model.zip")
-    meta = {"algo": algo, "timesteps": int(policy.model.num_timesteps), "resumed_from": str(checkpoint) if checkpoint else None,
+    meta = {"algo": algo, "timesteps": int(policy.model.num_timesteps),
+            "resumed_from": str(checkpoint) if checkpoint else None,
             "curve": bar.curve, "provenance": env.unwrapped.provenance()}
     (out / "training.json").write_text(json.dumps(meta, indent=2))
     return meta

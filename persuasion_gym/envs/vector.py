@@ -48,7 +48,8 @@ class PersuasionVectorEnv(VectorEnv):
             raise ConfigError(f"num_envs={num_envs}: must be at least 1")
         # Gymnasium spells the modes "SameStep"/"NextStep"; "same-step", "next_step" are read too.
         modes = {m.value.lower(): m for m in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP)}
-        mode = modes.get(str(getattr(autoreset_mode, "value", autoreset_mode)).lower().replace("-", "").replace("_", ""))
+        name = str(getattr(autoreset_mode, "value", autoreset_mode))
+        mode = modes.get(name.lower().replace("-", "").replace("_", ""))
         if mode is None:
             raise ConfigError(f"autoreset_mode={autoreset_mode!r}: use 'same-step' or 'next-step'")
         self.metadata = {**self.metadata, "autoreset_mode": mode}
@@ -66,8 +67,9 @@ class PersuasionVectorEnv(VectorEnv):
         if items is None:
             items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
         self._items = np.asarray(items, dtype=np.int64)
-        if self._items.shape != (self.num_envs,) or not ((0 <= self._items) & (self._items < len(self.env.dataset))).all():
-            raise ConfigError(f"options['item_indices'] must be {self.num_envs} indices in 0..{len(self.env.dataset) - 1}")
+        n_items = len(self.env.dataset)
+        if self._items.shape != (self.num_envs,) or not ((0 <= self._items) & (self._items < n_items)).all():
+            raise ConfigError(f"options['item_indices'] must be {self.num_envs} indices in 0..{n_items - 1}")
         self._resetting = False
         info = {"item_index": self._items.copy(), **self.env.observed_items(self._items, self.np_random)}
         return self._observations(self._items), info

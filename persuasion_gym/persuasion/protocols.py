@@ -67,7 +67,8 @@ class Protocol(ABC):
     def choose(self, actions: Sequence, items: np.ndarray, rng: np.random.Generator) -> Choice:
         """The information item of each episode (-1: no context) and the beliefs, if any."""
 
-    def observe(self, items: np.ndarray, actions: np.ndarray, chosen: np.ndarray, rewards: np.ndarray) -> None:
+    def observe(self, items: np.ndarray, actions: np.ndarray, chosen: np.ndarray,  # noqa: B027 - optional hook
+                rewards: np.ndarray) -> None:
         """Learn from the scored episodes (the online protocols do)."""
 
 
@@ -125,7 +126,8 @@ class PosteriorProtocol(Protocol):
         self.alpha = alpha
         self.fixed_scheme = None if scheme is None else np.asarray(scheme, dtype=np.float64)
         if self.fixed_scheme is not None and self.fixed_scheme.shape != (m, self.k):
-            raise ConfigError(f"scheme has shape {self.fixed_scheme.shape}; expected (information items, signals) = ({m}, {self.k})")
+            raise ConfigError(f"scheme has shape {self.fixed_scheme.shape}; "
+                              f"expected (information items, signals) = ({m}, {self.k})")
         self.counts = np.zeros((m, self.k))
         self.estimate = StateEstimate(m, n_items, states)
 
@@ -271,8 +273,8 @@ def make_protocol(
     if text:
         if scheme is None or not isinstance(scheme, TextScheme):
             raise ConfigError("protocol='posterior' with text signals needs the Advisor as its committed scheme: pass "
-                              "scheme=<an object with log_likelihoods(questions, signals, items)>, e.g. a persuasion_agents "
-                              "LMAdvisor (an (m, K) matrix is for index actions)")
+                              "scheme=<an object with log_likelihoods(questions, signals, items)>, "
+                              "e.g. a persuasion_agents LMAdvisor (an (m, K) matrix is for index actions)")
         if n_signals is not None:
             raise ConfigError("n_signals counts index signals: with text signals the Advisor writes them")
         return TextPosteriorProtocol(m, prior, scheme, item_texts, questions, states)

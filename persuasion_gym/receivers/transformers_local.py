@@ -171,7 +171,8 @@ class TransformersReceiver(Receiver):
         import torch
 
         model, tokenizer = self.load()
-        texts = [tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in requests]
+        texts = [tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+                 for r in requests]
         # Batch prompts of similar length together: less padding, less wasted compute.
         order = sorted(range(len(requests)), key=lambda i: len(texts[i]))
         stops = self._stop_ids(model, tokenizer)

@@ -32,7 +32,17 @@ from pathlib import Path
 from typing import Any
 
 from persuasion_gym.errors import PersuasionGymError
-from persuasion_gym.sandbox.isolation import Isolation, Mode, bwrap_command, clean_environment, detect, interpreter, kill_marked, next_uid, start_ticks
+from persuasion_gym.sandbox.isolation import (
+    Isolation,
+    Mode,
+    bwrap_command,
+    clean_environment,
+    detect,
+    interpreter,
+    kill_marked,
+    next_uid,
+    start_ticks,
+)
 from persuasion_gym.sandbox.limits import Limits, processes_of_current_user
 from persuasion_gym.sandbox.values import RefusedValue, loads_plain
 from persuasion_gym.sandbox.worker import HEADER
@@ -113,7 +123,8 @@ class _Worker:
             uid = next_uid() if root else None
             # Unless the program runs under its own user id, RLIMIT_NPROC counts all of ours.
             extra = 0 if uid is not None else processes_of_current_user()
-            argv = bwrap_command(limits, uid, marker) + [python, "-I", "-S", "-c", WORKER_SOURCE, limits.argument(extra)]
+            argv = [*bwrap_command(limits, uid, marker), python, "-I", "-S", "-c", WORKER_SOURCE,
+                    limits.argument(extra)]
             env, cwd = None, None
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="persuasion-gym-run-")
@@ -213,7 +224,9 @@ class _Function:
         try:
             self._worker.send((self.__name__, args, kwargs))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise Failure("failed", f"the tests passed {self.__name__} an argument that cannot enter the sandbox ({exc})") from None
+            raise Failure(
+                "failed", f"the tests passed {self.__name__} an argument that cannot enter the sandbox ({exc})"
+            ) from None
         reply = self._worker.receive()
         match reply:
             case ("return", bytes() as payload):
@@ -271,7 +284,8 @@ class Sandbox:
         try:
             worker = _Worker(isolation, self.limits, start + self.limits.timeout_s)
         except OSError as exc:  # the machine's fault, not the program's: no silent reward of 0
-            raise PersuasionGymError(f"could not start a sandboxed process ({exc}); the program was not judged") from exc
+            raise PersuasionGymError(
+                f"could not start a sandboxed process ({exc}); the program was not judged") from exc
         try:
             self._judge(check, worker)
         except Failure as failure:
@@ -291,7 +305,7 @@ class Sandbox:
         """Run programs in parallel, ``workers`` at a time; verdicts in the order given."""
         if not checks:
             return []
-        self.isolation  # probe (and warn) once, before the threads start
+        _ = self.isolation  # probe (and warn) once, before the threads start
         with ThreadPoolExecutor(max_workers=min(self.workers, len(checks))) as pool:
             results = pool.map(self.run, checks)
             if progress:

@@ -1,8 +1,9 @@
 """The process that runs untrusted code, inside the sandbox. Standard library only: it runs
 under the bare interpreter (``python -I -S``) with no access to the package or its venv.
 
-``argv[1]`` holds the resource limits (``resource=value,...``), set first. It reads frames from fd 0 and answers on fd 1, then points fds 0-2 at /dev/null so nothing
-the program prints or reads touches the channel. Protocol (each frame a 4-byte big-endian
+``argv[1]`` holds the resource limits (``resource=value,...``), set first. It reads frames from
+fd 0 and answers on fd 1, then points fds 0-2 at /dev/null so nothing the program prints or
+reads touches the channel. Protocol (each frame a 4-byte big-endian
 length and a pickle):
   runner -> worker: source code;   worker -> runner: ("loaded", [names]) or ("error", type, msg)
   runner -> worker: (name, args, kwargs); worker -> runner: ("return", pickle bytes),

@@ -129,11 +129,13 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     if resume and checkpoint is None:
         print(f"no checkpoint in {out}: starting afresh")
     config = GRPOConfig(
-        output_dir=str(out), max_steps=settings.steps, per_device_train_batch_size=settings.items_per_step * settings.num_generations,
+        output_dir=str(out), max_steps=settings.steps,
+        per_device_train_batch_size=settings.items_per_step * settings.num_generations,
         num_generations=settings.num_generations, max_completion_length=advisor.template.max_new_tokens,
         temperature=settings.temperature, top_k=0, top_p=1.0, beta=settings.beta, learning_rate=settings.learning_rate,
         logging_steps=1, save_steps=settings.save_steps, save_total_limit=2, report_to=[report_to] if report_to else [],
-        use_cpu=not torch.cuda.is_available(), bf16=False, activation_checkpointing=False,  # small Advisors: speed over memory
+        use_cpu=not torch.cuda.is_available(), bf16=False,
+        activation_checkpointing=False,  # small Advisors: speed over memory
         seed=settings.seed, data_seed=settings.seed, disable_tqdm=True, remove_unused_columns=False,
         **settings.extra,
     )
