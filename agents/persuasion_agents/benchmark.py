@@ -14,10 +14,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 import persuasion_gym
 from persuasion_agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
@@ -27,7 +28,11 @@ from persuasion_agents.policy import Policy
 from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 from persuasion_agents.statistics import bootstrap_ci, paired_p_value
 from persuasion_agents.training import train_online
+from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.tables import load_table
+
+if TYPE_CHECKING:
+    from persuasion_agents.lm_advisor.policy import LMAdvisorPolicy
 
 POLICIES: dict[str, Callable[[], Policy]] = {
     "none": NoSignal,
@@ -94,10 +99,11 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
                timesteps: int, seed: int, progress: bool, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit one policy as it needs, act greedily on every held-out item, score the actions
     (signal indices, or the texts an LM Advisor writes)."""
-    core = eval_env.unwrapped
+    core = cast(PersuasionEnv, eval_env.unwrapped)
     policy = make_policy(policy_name, options)
     observations = core.features
-    policy.bind(core.action_space.n, observations.shape[1], seed)
+    assert observations is not None  # make_env's envs observe features
+    policy.bind(int(cast(spaces.Discrete, core.action_space).n), observations.shape[1], seed)
     curve: list[tuple[int, float]] = []
     if policy_name == "oracle" or not policy.needs_training:
         policy.fit(eval_env)  # the oracle reads the held-out answers; the others only sizes
@@ -109,8 +115,9 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
         curve = policy.curve
         policy.stop()  # frees the env runners; the trained module acts in this process
     elif policy_name == "lm-advisor":
-        policy.fit(train_env(), progress=progress)  # type: ignore[call-arg]
-        curve = policy.curve  # type: ignore[attr-defined]
+        advisor_policy = cast("LMAdvisorPolicy", policy)
+        advisor_policy.fit(train_env(), progress=progress)
+        curve = advisor_policy.curve
     elif type(policy).update is not Policy.update:  # an online learner
         curve = train_online(policy, train_env(), timesteps, seed=seed, progress=progress)
     else:
@@ -136,6 +143,7 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
         tokens = sum(o.usage.total_tokens for o in outcomes)
         calls = sum(not o.cached for o in outcomes)
         receiver = core.receiver
+        assert receiver is not None  # no table: a live Receiver
         cost = sum((o.usage.prompt_tokens * receiver.price_in + o.usage.completion_tokens * receiver.price_out) / 1e6
                    for o in outcomes if not o.cached)
     run = {"policy": policy_name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,

@@ -8,8 +8,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from persuasion_gym.errors import ConfigError, PersuasionGymError
+
+if TYPE_CHECKING:
+    from persuasion_gym.envs import PersuasionEnv
 
 
 def _envs(args: argparse.Namespace) -> int:
@@ -32,7 +36,7 @@ def _check(args: argparse.Namespace) -> int:
     kwargs: dict = {"receiver": receiver, "max_items": args.item + 1, "observation": "text", "split": args.split}
     if args.data_path:
         kwargs["data_path"] = args.data_path
-    env = gym.make(args.env, **kwargs).unwrapped
+    env = cast("PersuasionEnv", gym.make(args.env, **kwargs).unwrapped)
     task, item = env.task, env.dataset.items[args.item]
     outcome = exchange(task, receiver, [item], [args.signal])[0]
     print(json.dumps({
@@ -72,7 +76,7 @@ def _record(args: argparse.Namespace) -> int:
             raise ConfigError(
                 f"--sandbox is for code envs (Persuasion-HumanEval-v0, Persuasion-MBPP-v0), not {args.env}")
         kwargs["sandbox"] = args.sandbox
-    env = gym.make(args.env, **kwargs).unwrapped
+    env = cast("PersuasionEnv", gym.make(args.env, **kwargs).unwrapped)
     cells = len(env.dataset) * len(env.signals) * args.samples
     print(f"recording {cells} cells ({len(env.dataset)} items x {len(env.signals)} signals x {args.samples} "
           f"samples) from {receiver!r} into {args.out}", file=sys.stderr)
@@ -139,8 +143,9 @@ def _train_lm_advisor(args: argparse.Namespace) -> int:
     if args.protocol == "posterior":
         kwargs.update(scheme=advisor, state_table=args.state_table)
     env = gym.make(args.env, **kwargs)
-    held_out = gym.make(args.env, receiver=env.unwrapped.receiver, split=args.eval_split, max_items=3,
-                        featurizer="hashed").unwrapped.dataset.texts
+    receiver = cast("PersuasionEnv", env.unwrapped).receiver
+    held_out = cast("PersuasionEnv", gym.make(args.env, receiver=receiver, split=args.eval_split, max_items=3,
+                                              featurizer="hashed").unwrapped).dataset.texts
     before = advisor.write(held_out)
     record = train_lm_advisor(env, advisor, args.out, _advisor_training(args), resume=args.resume)
     after = LMAdvisor.load(str(Path(args.out) / "advisor")).write(held_out)

@@ -101,7 +101,7 @@ class ClassicPersuasionEnv(gym.Env):
             sums = scheme.sum(axis=1, keepdims=True)
             scheme = np.where(sums > 0, scheme / np.where(sums > 0, sums, 1), 1.0 / self.k)
             reward = self.game.scheme_value(scheme)
-            info = {"scheme": scheme}
+            info: dict[str, Any] = {"scheme": scheme}
             terminated = True
         else:
             scalar = np.asarray(action).reshape(()).astype(np.int64) if np.asarray(action).size == 1 else action
@@ -122,7 +122,8 @@ class ClassicPersuasionEnv(gym.Env):
         observation = self._draw() if not terminated else np.zeros(self.game.n_states, np.float32)
         return observation, reward, terminated, False, info
 
-    def render(self) -> str | None:
+    # Gymnasium types render() over a free TypeVar, which no concrete return type matches.
+    def render(self) -> str | None:  # type: ignore[override]
         if self.render_mode != "ansi" or self._last is None:
             return None
         last = self._last

@@ -10,9 +10,10 @@ Receiver call, actions ignored, reward 0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -79,7 +80,8 @@ class PersuasionVectorEnv(VectorEnv):
             raise ConfigError("call reset() before step()")
         if self._resetting:  # next-step autoreset: the episodes ended last step, this one starts the next
             self._resetting = False
-            info = {"item_index": self._items.copy(), **self.env.observed_items(self._items, self.np_random)}
+            info: dict[str, Any] = {"item_index": self._items.copy(),
+                                    **self.env.observed_items(self._items, self.np_random)}
             zeros = np.zeros(self.num_envs, dtype=bool)
             return self._observations(self._items), np.zeros(self.num_envs), zeros, zeros, info
         actions = self._check(actions)
@@ -88,7 +90,7 @@ class PersuasionVectorEnv(VectorEnv):
         finished = self._observations(items)
         self._items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
         signals = actions if self.env.action_type == "text" else [self.env._signal_text(a) for a in actions]
-        info: dict[str, Any] = {
+        info = {
             "item_index": items, "action": actions, "signal": np.array(signals, dtype=object),
             "information_index": batch.chosen,
             "correct": batch.rewards >= 1.0, "sample": batch.samples,
@@ -124,7 +126,7 @@ class PersuasionVectorEnv(VectorEnv):
                                          f"list of {self.num_envs} strings")
             return np.array([self.env._check_text(a) for a in actions], dtype=object)
         array = np.asarray(actions)
-        n = self.single_action_space.n
+        n = int(cast(spaces.Discrete, self.single_action_space).n)
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or not ((0 <= array) & (array < n)).all():
             raise InvalidActionError(
                 f"actions {actions!r} are not {self.num_envs} signal indices: pass an integer array of "

@@ -24,7 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from persuasion_gym.cluster import NAMESPACE, cluster_summary, connect
 from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailableError
@@ -53,7 +53,7 @@ class Replica:
         results: list[Response | ReceiverError | None] = [None] * len(requests)
         for i, out in self.receiver._generate(requests):
             results[i] = out
-        return results  # type: ignore[return-value]
+        return cast("list[Response | ReceiverError]", results)  # every slot filled: one answer per request
 
 
 class RayReceiver(Receiver):

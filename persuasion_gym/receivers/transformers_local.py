@@ -155,7 +155,8 @@ class TransformersReceiver(Receiver):
                 "offline, pass a local directory or .gguf file"
             ) from None
         if not self.device.startswith("cuda"):
-            model.to(self.device)
+            # transformers types to() as functools.wraps(torch.nn.Module.to): the unbound signature.
+            model.to(self.device)  # type: ignore[arg-type]
         model.eval()
         tokenizer.padding_side = "left"  # generation continues every row from its last token
         if tokenizer.pad_token is None:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,17 +137,19 @@ class _Worker:
             env=env, cwd=cwd, start_new_session=True, close_fds=True,
         )
         self._born = 0 if isolation.isolated else start_ticks(self.process.pid)
-        self._out = self.process.stdout.fileno()
-        os.set_blocking(self.process.stdin.fileno(), False)
+        stdin, stdout, stderr = self.process.stdin, self.process.stdout, self.process.stderr
+        assert stdin is not None and stdout is not None and stderr is not None  # all three are pipes
+        self._streams = (stdin, stdout, stderr)
+        self._in, self._out, self._stderr = stdin.fileno(), stdout.fileno(), stderr
+        os.set_blocking(self._in, False)
 
     def send(self, message: Any) -> None:
         data = pickle.dumps(message, protocol=5)
         data = HEADER.pack(len(data)) + data
-        fd = self.process.stdin.fileno()
         while data:
-            self._wait(fd, write=True)
+            self._wait(self._in, write=True)
             try:
-                data = data[os.write(fd, data):]
+                data = data[os.write(self._in, data):]
             except BrokenPipeError:
                 raise self._died() from None
 
@@ -191,7 +193,7 @@ class _Worker:
         else:
             reason = "closed its channel"
         if code == 1 or code == 127:  # bwrap or setpriv refused to start: say why
-            stderr = self.process.stderr.read(2000).decode(errors="replace").strip()
+            stderr = self._stderr.read(2000).decode(errors="replace").strip()
             reason += f" ({stderr})" if stderr else ""
         return Failure("crashed", f"the sandboxed process {reason}")
 
@@ -205,7 +207,7 @@ class _Worker:
         self.process.wait()
         if not self.isolated:  # after the wait: the worker itself is gone, not dying
             kill_marked(self.marker, self._born)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+        for stream in self._streams:
             try:
                 stream.close()
             except OSError:
@@ -246,7 +248,8 @@ class _Function:
 
 def _test_line(exc: BaseException) -> int | str:
     """The line of the tests where ``exc`` was raised."""
-    line, frame = "?", exc.__traceback__
+    line: int | str = "?"
+    frame = exc.__traceback__
     while frame is not None:
         if frame.tb_frame.f_code.co_filename == "<tests>":
             line = frame.tb_lineno
@@ -307,7 +310,7 @@ class Sandbox:
             return []
         _ = self.isolation  # probe (and warn) once, before the threads start
         with ThreadPoolExecutor(max_workers=min(self.workers, len(checks))) as pool:
-            results = pool.map(self.run, checks)
+            results: Iterable[Verdict] = pool.map(self.run, checks)
             if progress:
                 from tqdm.auto import tqdm
 
