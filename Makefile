@@ -34,6 +34,8 @@ demo: setup
 	$(BIN)/persuasion-gym demo $(if $(RECEIVER),--receiver '$(RECEIVER)')
 
 test: setup
+	$(BIN)/ruff check persuasion_gym agents
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 clean:

@@ -62,7 +62,8 @@ def connect(address: str | None = None, **init_options: Any) -> ModuleType:
             ray.init(address=address, **options)
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
             raise ReceiverUnavailableError(
-                f"cannot join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): {fix}"
+                f"cannot join the Ray cluster at {address!r} "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): {fix}"
             ) from None
     else:
         ray.init(include_dashboard=False, **options)

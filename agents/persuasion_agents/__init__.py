@@ -3,4 +3,5 @@
 from persuasion_agents.evaluation import accuracies, accuracy, baseline_actions, best_fixed_signal, reward_table
 from persuasion_agents.ppo import greedy_actions, train_ppo
 
-__all__ = ["accuracies", "accuracy", "baseline_actions", "best_fixed_signal", "reward_table", "greedy_actions", "train_ppo"]
+__all__ = ["accuracies", "accuracy", "baseline_actions", "best_fixed_signal", "reward_table", "greedy_actions",
+           "train_ppo"]

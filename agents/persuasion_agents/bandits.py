@@ -19,7 +19,7 @@ class _ArmStatistics(Policy):
         self.means = np.zeros(n_actions)
 
     def update(self, observations, actions, rewards, info):
-        for action, reward in zip(np.asarray(actions), np.asarray(rewards, dtype=np.float64)):
+        for action, reward in zip(np.asarray(actions), np.asarray(rewards, dtype=np.float64), strict=True):
             self.counts[action] += 1
             self.means[action] += (reward - self.means[action]) / self.counts[action]
 
@@ -105,7 +105,7 @@ class LinUCB(Policy):
         return self._scores(observations, bonus=False).argmax(axis=1)
 
     def update(self, observations, actions, rewards, info):
-        for x, a, r in zip(self._project(observations), np.asarray(actions), np.asarray(rewards)):
+        for x, a, r in zip(self._project(observations), np.asarray(actions), np.asarray(rewards), strict=True):
             inv = self.a_inv[a]
             v = inv @ x  # Sherman-Morrison: (A + x x')^-1 without a fresh inverse
             self.a_inv[a] = inv - np.outer(v, v) / (1.0 + x @ v)

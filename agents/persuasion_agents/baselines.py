@@ -3,13 +3,14 @@ the per-item oracle (the upper bound)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 
 from persuasion_agents.evaluation import best_fixed_signal, reward_table
 from persuasion_agents.policy import Policy
+from persuasion_gym.envs import PersuasionEnv
 
 
 class NoSignal(Policy):
@@ -18,7 +19,7 @@ class NoSignal(Policy):
     name = "none"
 
     def fit(self, env: gym.Env, timesteps: int = 0) -> None:
-        index = env.unwrapped.signals.empty_index
+        index = cast(PersuasionEnv, env.unwrapped).signals.empty_index
         if index is None:
             raise ValueError("the env's signal library has no empty signal '': the no-signal baseline needs one")
         self.index = index

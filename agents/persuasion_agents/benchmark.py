@@ -14,10 +14,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 import persuasion_gym
 from persuasion_agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
@@ -27,7 +28,11 @@ from persuasion_agents.policy import Policy
 from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 from persuasion_agents.statistics import bootstrap_ci, paired_p_value
 from persuasion_agents.training import train_online
+from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.tables import load_table
+
+if TYPE_CHECKING:
+    from persuasion_agents.lm_advisor.policy import LMAdvisorPolicy
 
 POLICIES: dict[str, Callable[[], Policy]] = {
     "none": NoSignal,
@@ -94,10 +99,11 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
                timesteps: int, seed: int, progress: bool, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit one policy as it needs, act greedily on every held-out item, score the actions
     (signal indices, or the texts an LM Advisor writes)."""
-    core = eval_env.unwrapped
+    core = cast(PersuasionEnv, eval_env.unwrapped)
     policy = make_policy(policy_name, options)
     observations = core.features
-    policy.bind(core.action_space.n, observations.shape[1], seed)
+    assert observations is not None  # make_env's envs observe features
+    policy.bind(int(cast(spaces.Discrete, core.action_space).n), observations.shape[1], seed)
     curve: list[tuple[int, float]] = []
     if policy_name == "oracle" or not policy.needs_training:
         policy.fit(eval_env)  # the oracle reads the held-out answers; the others only sizes
@@ -109,8 +115,9 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
         curve = policy.curve
         policy.stop()  # frees the env runners; the trained module acts in this process
     elif policy_name == "lm-advisor":
-        policy.fit(train_env(), progress=progress)  # type: ignore[call-arg]
-        curve = policy.curve  # type: ignore[attr-defined]
+        advisor_policy = cast("LMAdvisorPolicy", policy)
+        advisor_policy.fit(train_env(), progress=progress)
+        curve = advisor_policy.curve
     elif type(policy).update is not Policy.update:  # an online learner
         curve = train_online(policy, train_env(), timesteps, seed=seed, progress=progress)
     else:
@@ -128,13 +135,15 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
     if core.table is not None:
         oracle_value = float(core.table.utilities[core._rows].max(axis=1).mean())
         rewards = core.table.utilities[core._rows, actions]
-        tokens, calls, cost = int((core.table.prompt_tokens + core.table.completion_tokens)[core._rows, actions].sum()), 0, 0.0
+        used = (core.table.prompt_tokens + core.table.completion_tokens)[core._rows, actions]
+        tokens, calls, cost = int(used.sum()), 0, 0.0
     else:
         outcomes = core.evaluate(actions.tolist(), progress=progress)
         rewards = np.array([o.reward for o in outcomes])
         tokens = sum(o.usage.total_tokens for o in outcomes)
         calls = sum(not o.cached for o in outcomes)
         receiver = core.receiver
+        assert receiver is not None  # no table: a live Receiver
         cost = sum((o.usage.prompt_tokens * receiver.price_in + o.usage.completion_tokens * receiver.price_out) / 1e6
                    for o in outcomes if not o.cached)
     run = {"policy": policy_name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
@@ -150,7 +159,8 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
 
 def run_benchmark(
     settings: Sequence[Setting], policies: Sequence[str], out: str | Path, timesteps: int = 20_000,
-    seed: int = 0, featurizer: str = "auto", progress: bool = True, policy_options: dict[str, dict[str, Any]] | None = None,
+    seed: int = 0, featurizer: str = "auto", progress: bool = True,
+    policy_options: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every policy on every setting (resuming finished runs from ``out/runs``), then write
     ``results.json``, ``results.csv``, ``results.md`` and the figures. Returns the summary rows."""
@@ -161,13 +171,14 @@ def run_benchmark(
         eval_env = make_env(setting.env_id, setting.receiver, setting.split, setting.n_items, featurizer)
         cached_train: list[gym.Env] = []
 
-        def train_env(setting: Setting = setting) -> gym.Env:
+        def train_env(setting: Setting = setting, cached_train: list[gym.Env] = cached_train) -> gym.Env:
             if not cached_train:
                 receiver = setting.train_receiver or setting.receiver
                 if receiver.startswith("table:") and setting.train_receiver is None:
                     raise ValueError("a table setting needs --train-receiver table:TRAIN.npz: policies are "
                                      "trained on other items than they are evaluated on")
-                cached_train.append(make_env(setting.env_id, receiver, setting.train_split, setting.train_items, featurizer))
+                cached_train.append(make_env(setting.env_id, receiver, setting.train_split, setting.train_items,
+                                             featurizer))
             return cached_train[0]
 
         for name in policies:
@@ -228,11 +239,13 @@ def _fmt(value: Any) -> str:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| env | receiver | policy | accuracy [95% CI] | lift (points, absolute) | lift (%, relative) | p vs none | regret | calls | tokens | cost ($) |",
+    lines = ["| env | receiver | policy | accuracy [95% CI] | lift (points, absolute) | lift (%, relative) | p vs none "
+             "| regret | calls | tokens | cost ($) |",
              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         lines.append(
-            f"| {r['env']} | {r['receiver']} | {r['policy']} | {r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
+            f"| {r['env']} | {r['receiver']} | {r['policy']} | "
+            f"{r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
             f"{_fmt(r.get('lift_points'))} | {_fmt(r.get('lift_percent'))} | {_fmt(r.get('p_vs_none'))} | "
             f"{_fmt(r.get('regret'))} | {r['receiver_calls']} | {r['tokens']} | {r['cost_usd']:.4f} |")
     for r in rows:
@@ -262,8 +275,9 @@ def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path) -> N
     import matplotlib.pyplot as plt
 
     groups = sorted({(r["env"], r["receiver"]) for r in rows})
-    fig, axes = plt.subplots(1, len(groups), figsize=(max(6, 1.1 * len(rows) / len(groups)) * len(groups), 4), squeeze=False)
-    for ax, (env, receiver) in zip(axes[0], groups):
+    width = max(6, 1.1 * len(rows) / len(groups)) * len(groups)
+    fig, axes = plt.subplots(1, len(groups), figsize=(width, 4), squeeze=False)
+    for ax, (env, receiver) in zip(axes[0], groups, strict=True):
         group = [r for r in rows if (r["env"], r["receiver"]) == (env, receiver)]
         acc = np.array([r["accuracy"] for r in group])
         err = np.array([[r["accuracy"] - r["ci_low"] for r in group], [r["ci_high"] - r["accuracy"] for r in group]])
@@ -278,7 +292,7 @@ def plot(rows: list[dict[str, Any]], runs: list[dict[str, Any]], out: Path) -> N
     if curves:
         fig, ax = plt.subplots(figsize=(7, 4))
         for run in curves:
-            steps, values = zip(*run["curve"])
+            steps, values = zip(*run["curve"], strict=True)
             ax.plot(steps, values, label=f"{run['policy']} ({run['receiver'][:30]})")
         ax.set_xlabel("training episodes")
         ax.set_ylabel("mean reward (moving window)")

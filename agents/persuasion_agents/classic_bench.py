@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 
 from persuasion_agents.benchmark import POLICIES
 from persuasion_agents.deep import SB3Policy
+from persuasion_agents.policy import env_sizes
+from persuasion_gym.envs import ClassicPersuasionEnv
 
 CLASSIC_ENVS = ("Persuasion-Prosecutor-v0", "Persuasion-Classic-v0")
 
@@ -24,7 +26,7 @@ def regret_curve(env_id: str, policy_name: str, timesteps: int, seed: int = 0, *
     """Cumulative regret after each of ``timesteps`` rounds of ``policy_name`` on a fresh env."""
     env = gym.make(env_id, **env_kwargs)
     policy = POLICIES[policy_name]()
-    policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
+    policy.bind(*env_sizes(env), seed)
     regret = np.zeros(timesteps)
     if isinstance(policy, SB3Policy):
         from stable_baselines3.common.callbacks import BaseCallback
@@ -63,7 +65,7 @@ def run_classic_benchmark(env_ids: list[str], policies: list[str], timesteps: in
     out.mkdir(parents=True, exist_ok=True)
     curves, rows = {}, []
     for env_id in env_ids:
-        env = gym.make(env_id).unwrapped
+        env = cast(ClassicPersuasionEnv, gym.make(env_id).unwrapped)
         for name in policies:
             curve = regret_curve(env_id, name, timesteps, seed)
             curves[(env_id, name)] = curve
@@ -88,12 +90,13 @@ def plot_regret(curves: dict[tuple[str, str], np.ndarray], path: Path) -> None:
 
     env_ids = sorted({env for env, _ in curves})
     fig, axes = plt.subplots(1, len(env_ids), figsize=(6 * len(env_ids), 4.5), squeeze=False)
-    for ax, env_id in zip(axes[0], env_ids):
+    for ax, env_id in zip(axes[0], env_ids, strict=True):
         t = None
         for (env, name), curve in curves.items():
             if env == env_id:
                 t = np.arange(1, len(curve) + 1)
                 ax.loglog(t, np.maximum(curve, 1e-3), label=name)
+        assert t is not None  # every env id has a curve
         reference = np.sqrt(t * np.log(np.maximum(t, 2)))
         ax.loglog(t, reference, "k--", label="sqrt(T log T)")
         ax.set_xlabel("rounds T")

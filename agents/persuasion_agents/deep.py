@@ -7,12 +7,15 @@ SB3 callbacks; models are saved and loaded with SB3's own ``save``/``load``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from persuasion_agents.policy import Policy
 from persuasion_agents.training import vectorize
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 # One-step episodes: nothing to bootstrap (gamma = 0), short rollouts, some entropy early on.
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -54,31 +57,36 @@ class SB3Policy(Policy):
         algorithm(algo)
         self.algo, self.name, self.n_envs = algo, algo, n_envs
         self.callbacks, self.tensorboard_log, self.kwargs = callbacks or [], tensorboard_log, kwargs
-        self.model = None
+        self.model: BaseAlgorithm | None = None
         self.curve: list[tuple[int, float]] = []
 
     def make_model(self, env, seed: int = 0):
         venv = sb3_vec_env(env, self.n_envs)
         options = {**DEFAULTS[self.algo], **self.kwargs}
-        return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log, **options)
+        return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log,
+                                    **options)
 
     def fit(self, env, timesteps: int = 0, progress: bool = False, seed: int | None = None) -> None:
         from persuasion_agents.progress import TqdmCallback
 
         if self.model is None:
-            self.model = self.make_model(env, self.rng.integers(2**31) if seed is None else seed)
+            self.model = self.make_model(env, int(self.rng.integers(2**31)) if seed is None else seed)
         bar = TqdmCallback(timesteps, desc=f"training {self.algo}", disable=not progress)
         self.model.learn(timesteps, callback=[bar, *self.callbacks], reset_num_timesteps=False)
         self.curve = bar.curve
 
+    def _fitted(self) -> BaseAlgorithm:
+        assert self.model is not None, "fit or load the policy first"
+        return self.model
+
     def act(self, observations, info):
-        return np.asarray(self.model.predict(observations, deterministic=False)[0], dtype=np.int64)
+        return np.asarray(self._fitted().predict(observations, deterministic=False)[0], dtype=np.int64)
 
     def greedy(self, observations, info):
-        return np.asarray(self.model.predict(observations, deterministic=True)[0], dtype=np.int64)
+        return np.asarray(self._fitted().predict(observations, deterministic=True)[0], dtype=np.int64)
 
     def save(self, path: str | Path) -> None:
-        self.model.save(path)
+        self._fitted().save(path)
 
     @classmethod
     def load(cls, path: str | Path, algo: str = "ppo", env=None) -> SB3Policy:

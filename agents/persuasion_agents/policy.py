@@ -14,10 +14,17 @@ policy is a few lines::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
+
+
+def env_sizes(env: gym.Env) -> tuple[int, int]:
+    """What ``Policy.bind`` takes from an env: its number of signals (a Discrete action space)
+    and its observation dimension (a Box)."""
+    return int(cast(spaces.Discrete, env.action_space).n), cast(spaces.Box, env.observation_space).shape[0]
 
 
 class Policy(ABC):
@@ -33,7 +40,7 @@ class Policy(ABC):
         self.n_actions, self.observation_dim = n_actions, observation_dim
         self.rng = np.random.default_rng(seed)
 
-    def fit(self, env: gym.Env, timesteps: int = 0) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0) -> None:  # noqa: B027 - an optional hook
         """Prepare on an env (a single env; ``env.unwrapped`` is a PersuasionEnv): the training
         env if ``needs_training``, else the evaluation env (to read its sizes or signals)."""
 
@@ -42,7 +49,9 @@ class Policy(ABC):
         """One signal per observation (shape ``(N,)``): an index into the env's signals, or
         the signal's text (an object array of str, as the LM Advisor writes them)."""
 
-    def update(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, info: dict[str, Any]) -> None:
+    def update(  # noqa: B027 - an optional hook
+        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, info: dict[str, Any]
+    ) -> None:
         """Learn from a batch of scored episodes (online learners)."""
 
     def greedy(self, observations: np.ndarray, info: dict[str, Any]) -> np.ndarray:

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
 from tqdm.auto import tqdm
 
 from persuasion_agents.policy import Policy
+
+if TYPE_CHECKING:
+    from persuasion_gym.envs import PersuasionEnv
 
 ENV_NAME = "persuasion_gym"
 PROGRESS_FILE = "persuasion_gym.json"  # steps trained and the learning curve, beside RLlib's files
@@ -80,7 +83,7 @@ class RLlibPPOPolicy(Policy):
 
         connect(self.address)
         register_env(ENV_NAME, persuasion_env)
-        live = env.unwrapped.table is None
+        live = cast("PersuasionEnv", env.unwrapped).table is None
         timeout = self.sample_timeout_s if self.sample_timeout_s is not None else (None if live else 300.0)
         per_step = max(self.num_env_runners, 1) * self.num_envs_per_env_runner
         config = (
@@ -103,12 +106,14 @@ class RLlibPPOPolicy(Policy):
         if self.algo is None:
             self.algo = self.build(env, int(self.rng.integers(2**31)) if seed is None else seed)
         target = self.steps + timesteps
-        with tqdm(total=target, initial=self.steps, desc="training rllib-ppo", unit="step", disable=not progress) as bar:
+        with tqdm(total=target, initial=self.steps, desc="training rllib-ppo", unit="step",
+                  disable=not progress) as bar:
             while self.steps < target:
                 runners = self.algo.train().get(ENV_RUNNER_RESULTS, {})
                 sampled = int(runners.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, self.steps))
                 if sampled <= self.steps:
-                    raise RuntimeError("RLlib sampled no new steps in a training iteration: check the env runners' logs")
+                    raise RuntimeError("RLlib sampled no new steps in a training iteration: "
+                                       "check the env runners' logs")
                 reward = float(runners.get(EPISODE_RETURN_MEAN, np.nan))
                 self.steps = sampled
                 self.curve.append((sampled, reward))

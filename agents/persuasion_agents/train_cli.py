@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from persuasion_agents.benchmark import POLICIES, make_env
+from persuasion_agents.policy import env_sizes
 from persuasion_agents.training import train_online
+from persuasion_gym.envs import PersuasionEnv
 
 SB3_ALGOS = ("ppo", "a2c", "dqn")
 
@@ -35,14 +37,18 @@ def train(
         return train_rllib(env, timesteps, out, n_envs, num_env_runners, eval_freq, resume, seed, progress)
     if algo not in SB3_ALGOS:
         if algo not in POLICIES or algo in ("none", "random", "oracle", "best-fixed"):
-            raise ValueError(f"cannot train {algo!r}: use one of {', '.join((*SB3_ALGOS, 'rllib-ppo', 'epsilon-greedy', 'ucb', 'thompson', 'linucb'))}")
+            trainable = (*SB3_ALGOS, "rllib-ppo", "epsilon-greedy", "ucb", "thompson", "linucb")
+            raise ValueError(f"cannot train {algo!r}: use one of {', '.join(trainable)}")
         if resume:
             raise ValueError("--resume continues SB3 checkpoints; bandits train in one go")
         policy = POLICIES[algo]()
-        policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
+        policy.bind(*env_sizes(env), seed)
         curve = train_online(policy, env, timesteps, n_envs=n_envs, seed=seed, progress=progress)
-        np.savez(out / "policy.npz", **{k: v for k, v in vars(policy).items() if isinstance(v, np.ndarray)})
-        meta = {"algo": algo, "timesteps": timesteps, "curve": curve, "provenance": env.unwrapped.provenance()}
+        arrays = {k: v for k, v in vars(policy).items() if isinstance(v, np.ndarray)}
+        # mypy matches **arrays against savez's allow_pickle: bool as well as its **kwds.
+        np.savez(out / "policy.npz", **arrays)  # type: ignore[arg-type]
+        meta = {"algo": algo, "timesteps": timesteps, "curve": curve,
+                "provenance": cast(PersuasionEnv, env.unwrapped).provenance()}
         (out / "training.json").write_text(json.dumps(meta, indent=2))
         return meta
 
@@ -53,10 +59,11 @@ def train(
 
     n = n_envs
     policy = SB3Policy(algo, n_envs=n, tensorboard_log=str(out / "tensorboard"))
-    policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
+    policy.bind(*env_sizes(env), seed)
     checkpoint = latest_checkpoint(out / "checkpoints", algo) if resume else None
     if checkpoint is not None:
-        policy.model = algorithm(algo).load(checkpoint, env=sb3_vec_env(env, n), tensorboard_log=str(out / "tensorboard"))
+        policy.model = algorithm(algo).load(checkpoint, env=sb3_vec_env(env, n),
+                                            tensorboard_log=str(out / "tensorboard"))
     else:
         if resume:
             print(f"no checkpoint in {out / 'checkpoints'}: starting afresh")
@@ -68,13 +75,15 @@ def train(
     callbacks = [
         bar,
         CheckpointCallback(every, str(out / "checkpoints"), name_prefix=algo),
-        EvalCallback(sb3_vec_env(eval_env, n), n_eval_episodes=len(eval_env.unwrapped.dataset), eval_freq=every,
-                     log_path=str(out / "eval"), best_model_save_path=str(out / "best"), deterministic=True, verbose=0),
+        EvalCallback(sb3_vec_env(eval_env, n), n_eval_episodes=len(cast(PersuasionEnv, eval_env.unwrapped).dataset),
+                     eval_freq=every, log_path=str(out / "eval"), best_model_save_path=str(out / "best"),
+                     deterministic=True, verbose=0),
     ]
     policy.model.learn(remaining, callback=callbacks, reset_num_timesteps=checkpoint is None)
     policy.save(out / "model.zip")
-    meta = {"algo": algo, "timesteps": int(policy.model.num_timesteps), "resumed_from": str(checkpoint) if checkpoint else None,
-            "curve": bar.curve, "provenance": env.unwrapped.provenance()}
+    meta = {"algo": algo, "timesteps": int(policy.model.num_timesteps),
+            "resumed_from": str(checkpoint) if checkpoint else None,
+            "curve": bar.curve, "provenance": cast(PersuasionEnv, env.unwrapped).provenance()}
     (out / "training.json").write_text(json.dumps(meta, indent=2))
     return meta
 
@@ -86,7 +95,7 @@ def train_rllib(env, timesteps: int, out: Path, n_envs: int, num_env_runners: in
     from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 
     policy = RLlibPPOPolicy(num_env_runners=num_env_runners, num_envs_per_env_runner=n_envs)
-    policy.bind(env.action_space.n, env.observation_space.shape[0], seed)
+    policy.bind(*env_sizes(env), seed)
     checkpoint = out / "checkpoint"
     resumed = resume and checkpoint.is_dir()
     if resumed:

@@ -8,8 +8,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from persuasion_gym.errors import ConfigError, PersuasionGymError
+
+if TYPE_CHECKING:
+    from persuasion_gym.envs import PersuasionEnv
 
 
 def _envs(args: argparse.Namespace) -> int:
@@ -32,7 +36,7 @@ def _check(args: argparse.Namespace) -> int:
     kwargs: dict = {"receiver": receiver, "max_items": args.item + 1, "observation": "text", "split": args.split}
     if args.data_path:
         kwargs["data_path"] = args.data_path
-    env = gym.make(args.env, **kwargs).unwrapped
+    env = cast("PersuasionEnv", gym.make(args.env, **kwargs).unwrapped)
     task, item = env.task, env.dataset.items[args.item]
     outcome = exchange(task, receiver, [item], [args.signal])[0]
     print(json.dumps({
@@ -69,9 +73,10 @@ def _record(args: argparse.Namespace) -> int:
         kwargs["signals"] = json.loads(open(args.signals_file, encoding="utf-8").read())
     if args.sandbox:
         if not any(code in args.env for code in ("HumanEval", "MBPP")):
-            raise ConfigError(f"--sandbox is for code envs (Persuasion-HumanEval-v0, Persuasion-MBPP-v0), not {args.env}")
+            raise ConfigError(
+                f"--sandbox is for code envs (Persuasion-HumanEval-v0, Persuasion-MBPP-v0), not {args.env}")
         kwargs["sandbox"] = args.sandbox
-    env = gym.make(args.env, **kwargs).unwrapped
+    env = cast("PersuasionEnv", gym.make(args.env, **kwargs).unwrapped)
     cells = len(env.dataset) * len(env.signals) * args.samples
     print(f"recording {cells} cells ({len(env.dataset)} items x {len(env.signals)} signals x {args.samples} "
           f"samples) from {receiver!r} into {args.out}", file=sys.stderr)
@@ -138,12 +143,13 @@ def _train_lm_advisor(args: argparse.Namespace) -> int:
     if args.protocol == "posterior":
         kwargs.update(scheme=advisor, state_table=args.state_table)
     env = gym.make(args.env, **kwargs)
-    held_out = gym.make(args.env, receiver=env.unwrapped.receiver, split=args.eval_split, max_items=3,
-                        featurizer="hashed").unwrapped.dataset.texts
+    receiver = cast("PersuasionEnv", env.unwrapped).receiver
+    held_out = cast("PersuasionEnv", gym.make(args.env, receiver=receiver, split=args.eval_split, max_items=3,
+                                              featurizer="hashed").unwrapped).dataset.texts
     before = advisor.write(held_out)
     record = train_lm_advisor(env, advisor, args.out, _advisor_training(args), resume=args.resume)
     after = LMAdvisor.load(str(Path(args.out) / "advisor")).write(held_out)
-    for question, old, new in zip(held_out, before, after):
+    for question, old, new in zip(held_out, before, after, strict=True):
         print(f"\n{question[:100]}...\n  before: {old!r}\n  after:  {new!r}")
     print(json.dumps({k: v for k, v in record.items() if k not in ("curve", "provenance")}, indent=2, default=str))
     print(f"advisor: {Path(args.out) / 'advisor'}  TensorBoard: {args.out}/runs")
@@ -172,7 +178,7 @@ def _settings(args: argparse.Namespace):
     if len(trains) != len(receivers):
         raise ConfigError("--train-receiver takes one spec per --receiver spec")
     return [Setting(env, receiver, args.split, args.n_items, train, args.train_split, args.train_items)
-            for env in args.env.split(",") for receiver, train in zip(receivers, trains)]
+            for env in args.env.split(",") for receiver, train in zip(receivers, trains, strict=True)]
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -193,8 +199,8 @@ def _bench(args: argparse.Namespace) -> int:
 
     options = {"lm-advisor": {"advisor": args.advisor, "training": _advisor_training(args),
                               "out": str(Path(args.out) / "lm-advisor")}}
-    rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed, args.featurizer,
-                         policy_options=options)
+    rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed,
+                         args.featurizer, policy_options=options)
     from persuasion_agents.benchmark import markdown
 
     print(markdown(rows))
@@ -245,11 +251,11 @@ def _demo_lm_advisor(args: argparse.Namespace, receiver, out: Path) -> None:
                          featurizer="hashed").dataset.texts
     advisor = LMAdvisor.load(args.advisor)
     before = advisor.write(questions)
-    settings = AdvisorTraining(steps=args.advisor_steps, items_per_step=2, num_generations=4, save_steps=args.advisor_steps,
-                               seed=args.seed)
+    settings = AdvisorTraining(steps=args.advisor_steps, items_per_step=2, num_generations=4,
+                               save_steps=args.advisor_steps, seed=args.seed)
     record = train_lm_advisor(env, advisor, out / "lm-advisor", settings, resume=True)
     after = LMAdvisor.load(str(out / "lm-advisor" / "advisor")).write(questions)
-    for question, old, new in zip(questions, before, after):
+    for question, old, new in zip(questions, before, after, strict=True):
         print(f"\n{question[:90]}...\n  signal before training: {old!r}\n  signal after training:  {new!r}")
     print(f"\nLM Advisor: {record['steps']} steps, mean reward per step {[round(r, 3) for _, r in record['curve']]}, "
           f"saved to {out / 'lm-advisor' / 'advisor'}")
@@ -286,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec = commands.add_parser("record", help="record a response table (resumable)")
     rec.add_argument("--env", default="Persuasion-GSM8K-v0", help="the env whose items and signals to record")
     rec.add_argument("--receiver", default="auto", help="receiver spec (default: auto)")
-    rec.add_argument("--split", default="test", help="the split (train, test; HumanEval also all; MBPP validation, prompt)")
+    rec.add_argument("--split", default="test",
+                     help="the split (train, test; HumanEval also all; MBPP validation, prompt)")
     rec.add_argument("--n-items", type=int, default=None, help="the first N items (default: all)")
     rec.add_argument("--samples", type=int, default=1, help="responses per cell")
     rec.add_argument("--out", required=True, help="the table file to write (.npz)")
@@ -298,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="code envs: run the programs here or as tasks on the Ray cluster's CPUs")
     rec.set_defaults(run=_record)
 
-    rs = commands.add_parser("rescore", help="re-score a table's stored responses with the current scorer (no Receiver call)")
+    rs = commands.add_parser("rescore",
+                             help="re-score a table's stored responses with the current scorer (no Receiver call)")
     rs.add_argument("table", help="the recorded table (.npz)")
     rs.add_argument("--out", required=True, help="the re-scored table to write")
     rs.add_argument("--data-path", default=None, help="code tasks: the data set the table was recorded on (its tests)")
@@ -333,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     be = commands.add_parser("bench", help="benchmark signaling policies on held-out items")
     be.add_argument("--env", default="Persuasion-GSM8K-v0", help="env ids, comma-separated")
     be.add_argument("--receiver", default="auto", help="receiver specs (or table:PATH), comma-separated")
-    be.add_argument("--train-receiver", default=None, help="where trained policies learn (one per --receiver; tables need it)")
+    be.add_argument("--train-receiver", default=None,
+                    help="where trained policies learn (one per --receiver; tables need it)")
     be.add_argument("--policies", default=default_policies)
     be.add_argument("--split", default="test")
     be.add_argument("--n-items", type=int, default=None)
@@ -353,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--receiver", default="auto", help="the Receiver to evaluate against (may differ from training's)")
     co.add_argument("--split", default="test")
     co.add_argument("--n-items", type=int, default=50, help="held-out items")
-    co.add_argument("--train-items", type=int, default=50, help="training items for the prior and the best fixed signal")
+    co.add_argument("--train-items", type=int, default=50,
+                    help="training items for the prior and the best fixed signal")
     co.add_argument("--out", required=True)
     co.add_argument("--seed", type=int, default=0)
     co.set_defaults(run=_compare)
@@ -387,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["RAY_ADDRESS"] = args.ray_address  # read by every Ray join (persuasion_gym.cluster)
     # This package's own notes (which Receiver 'auto' chose, where replicas run) always; the SDK's
     # line per HTTP request and retry only with -v: they drown the progress bars and the summary.
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(message)s")
     for package in ("persuasion_gym", "persuasion_agents"):
         logging.getLogger(package).setLevel(logging.INFO)
     try:

@@ -12,4 +12,5 @@ from persuasion_gym.envs.table import TableEnv
 from persuasion_gym.envs.vector import PersuasionVectorEnv
 from persuasion_gym.errors import InvalidActionError
 
-__all__ = ["ClassicPersuasionEnv", "GSM8KEnv", "HumanEvalEnv", "MATHEnv", "MBPPEnv", "ProsecutorEnv", "InvalidActionError", "PersuasionEnv", "PersuasionVectorEnv", "TableEnv"]
+__all__ = ["ClassicPersuasionEnv", "GSM8KEnv", "HumanEvalEnv", "MATHEnv", "MBPPEnv", "ProsecutorEnv",
+           "InvalidActionError", "PersuasionEnv", "PersuasionVectorEnv", "TableEnv"]

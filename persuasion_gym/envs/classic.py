@@ -101,10 +101,11 @@ class ClassicPersuasionEnv(gym.Env):
             sums = scheme.sum(axis=1, keepdims=True)
             scheme = np.where(sums > 0, scheme / np.where(sums > 0, sums, 1), 1.0 / self.k)
             reward = self.game.scheme_value(scheme)
-            info = {"scheme": scheme}
+            info: dict[str, Any] = {"scheme": scheme}
             terminated = True
         else:
-            if not self.action_space.contains(np.asarray(action).reshape(()).astype(np.int64) if np.asarray(action).size == 1 else action):
+            scalar = np.asarray(action).reshape(()).astype(np.int64) if np.asarray(action).size == 1 else action
+            if not self.action_space.contains(scalar):
                 raise InvalidActionError(f"action {action!r} is not a signal: pass an integer in 0..{self.k - 1}")
             g, x = int(np.asarray(action).item()), self._state
             posterior = bayes.posteriors(self.game.prior, bayes.scheme_from_counts(self.counts, self.alpha))[g]
@@ -121,7 +122,8 @@ class ClassicPersuasionEnv(gym.Env):
         observation = self._draw() if not terminated else np.zeros(self.game.n_states, np.float32)
         return observation, reward, terminated, False, info
 
-    def render(self) -> str | None:
+    # Gymnasium types render() over a free TypeVar, which no concrete return type matches.
+    def render(self) -> str | None:  # type: ignore[override]
         if self.render_mode != "ansi" or self._last is None:
             return None
         last = self._last

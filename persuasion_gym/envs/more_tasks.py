@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.envs.humaneval import sandboxed
+from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.sandbox import Sandbox
+from persuasion_gym.sandbox.isolation import Mode
 from persuasion_gym.tasks.math import MATHTask
 from persuasion_gym.tasks.mbpp import MBPPTask
 
@@ -30,7 +31,7 @@ class MBPPEnv(PersuasionEnv):
     - v0: initial version.
     """
 
-    def __init__(self, split: str = "train", sandbox: Sandbox | str | None = None, isolation: str = "auto",
+    def __init__(self, split: str = "train", sandbox: Sandbox | str | None = None, isolation: Mode = "auto",
                  timeout_s: float = 10.0, **kwargs: Any):
         super().__init__(task=sandboxed(MBPPTask, sandbox, isolation, timeout_s), split=split, **kwargs)
 

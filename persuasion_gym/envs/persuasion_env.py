@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import gymnasium as gym
 import numpy as np
@@ -21,7 +21,15 @@ import persuasion_gym
 from persuasion_gym.envs.text_space import ItemText, SignalText
 from persuasion_gym.errors import ConfigError, InvalidActionError, PersuasionGymError
 from persuasion_gym.featurizers import Featurizer, cached_features, make_featurizer
-from persuasion_gym.persuasion import Outcome, Protocol, TextPosteriorProtocol, TextScheme, bayes, exchange, make_protocol
+from persuasion_gym.persuasion import (
+    Outcome,
+    Protocol,
+    TextPosteriorProtocol,
+    TextScheme,
+    bayes,
+    exchange,
+    make_protocol,
+)
 from persuasion_gym.persuasion.protocols import is_text
 from persuasion_gym.receivers import Receiver, ResponseCache, make_receiver
 from persuasion_gym.signals import SIGNAL_CHARSET, SignalLibrary, as_library
@@ -106,9 +114,9 @@ class PersuasionEnv(gym.Env):
         if isinstance(receiver, str) and receiver.startswith("table:"):
             table, receiver = receiver.removeprefix("table:"), None
         if action_type == "text" and table is not None:
-            raise ConfigError("text actions on a recorded table: a table only knows its own signals, so it cannot answer "
-                              "new texts; use a live Receiver (receiver='openai:MODEL@URL', 'embedded', ...), or "
-                              "action_type='index'")
+            raise ConfigError("text actions on a recorded table: a table only knows its own signals, so it cannot "
+                              "answer new texts; use a live Receiver (receiver='openai:MODEL@URL', 'embedded', ...), "
+                              "or action_type='index'")
         self.task = make_task(task)
         self.table = None if table is None else load_table(table)
         self.action_type = action_type
@@ -168,7 +176,7 @@ class PersuasionEnv(gym.Env):
         texts = self.dataset.texts
         if observation == "features":
             self.featurizer: Featurizer | None = make_featurizer(featurizer)
-            self.features = cached_features(self.featurizer, texts)
+            self.features: np.ndarray | None = cached_features(self.featurizer, texts)
             self.observation_space = spaces.Box(-1.0, 1.0, (self.featurizer.dim,), np.float32)
         else:
             self.featurizer, self.features = None, None
@@ -215,7 +223,8 @@ class PersuasionEnv(gym.Env):
         self._last = info
         return self._observation(index), float(batch.rewards[0]), True, False, info
 
-    def render(self) -> str | None:
+    # Gymnasium types render() over a free TypeVar, which no concrete return type matches.
+    def render(self) -> str | None:  # type: ignore[override]
         if self.render_mode != "ansi":
             return None
         if self._last is None:
@@ -251,14 +260,15 @@ class PersuasionEnv(gym.Env):
                                   "Receiver, or pass signal indices")
             texts = [self._check_text(a, length_limit=False) for a in actions]
             batch = self._ask(np.asarray(indices, dtype=np.int64), zeros - 1, zeros, progress, texts)
-            return batch.outcomes  # type: ignore[return-value]
+            assert batch.outcomes is not None  # a live Receiver's batch
+            return batch.outcomes
         columns = np.array([self._check_signal(a) for a in actions], dtype=np.int64)
         batch = self._ask(np.asarray(indices, dtype=np.int64), columns, zeros, progress)
         if batch.outcomes is not None:
             return batch.outcomes
         return [self._table_outcome(batch, j) for j in range(len(indices))]
 
-    def play(self, item_indices: Sequence[int], actions: Sequence[int] | Sequence[str],
+    def play(self, item_indices: Sequence[int] | np.ndarray, actions: Sequence[int] | Sequence[str] | np.ndarray,
              rng: np.random.Generator | None = None, progress: bool = False) -> StepBatch:
         """Play one episode per (item, action) as one batch, as ``step`` plays one: the
         protocol picks each context, the Receiver answers all of them concurrently (through
@@ -266,7 +276,8 @@ class PersuasionEnv(gym.Env):
         space admits them. ``rng`` (default: the env's) draws information items and samples.
         Training loops outside Gymnasium (a TRL reward function) call this."""
         indices = np.asarray(item_indices, dtype=np.int64)
-        if indices.ndim != 1 or len(indices) != len(actions) or not ((0 <= indices) & (indices < len(self.dataset))).all():
+        if (indices.ndim != 1 or len(indices) != len(actions)
+                or not ((0 <= indices) & (indices < len(self.dataset))).all()):
             raise ConfigError(f"play() takes one action per item index, indices in 0..{len(self.dataset) - 1}")
         checked = [self._check_action(a) for a in actions]
         batch_actions = np.array(checked, dtype=object if self.action_type == "text" else np.int64)
@@ -293,10 +304,11 @@ class PersuasionEnv(gym.Env):
                 k: self.table.meta[k] for k in ("created", "package_version") if k in self.table.meta}}
             source["table"]["reward"] = self.table_reward
         else:
+            assert self.receiver is not None  # no table: __init__ made one
             source = {"receiver": self.receiver.identity}
         extra: dict[str, Any] = {"action_type": self.action_type}
         if self.action_type == "text":
-            extra["max_signal_length"] = self.action_space.max_length
+            extra["max_signal_length"] = cast(SignalText, self.action_space).max_length
         if isinstance(self.protocol, TextPosteriorProtocol):
             scheme = self.protocol.scheme
             extra["scheme"] = getattr(scheme, "identity", None) or type(scheme).__name__
@@ -329,7 +341,7 @@ class PersuasionEnv(gym.Env):
 
     # -- the batched core -------------------------------------------------------------------------
     def _step_batch(
-        self, indices: np.ndarray, actions: np.ndarray, rng: np.random.Generator, progress: bool = False
+        self, indices: np.ndarray, actions: Sequence | np.ndarray, rng: np.random.Generator, progress: bool = False
     ) -> StepBatch:
         """Play one episode per (item, action): the protocol picks each context, the Receiver
         (or the table) answers, the protocol learns from the rewards. ``actions`` are signal
@@ -347,22 +359,22 @@ class PersuasionEnv(gym.Env):
             # and a rerun with the same seeds is served entirely from the cache.
             contexts = self._contexts(actions, chosen)
             samples = np.array([self._visits[(int(i), c)] % self.samples_per_cell
-                                for i, c in zip(indices, contexts)], dtype=np.int64)
+                                for i, c in zip(indices, contexts, strict=True)], dtype=np.int64)
         batch = self._ask(indices, chosen, samples, progress, contexts)
         batch.beliefs, batch.log_likelihoods = choice.beliefs, choice.log_likelihoods
         self._last_batch = batch
         if contexts is not None:  # only once answered: a failed call does not use up a sample
-            self._visits.update(zip(indices.tolist(), contexts))
+            self._visits.update(zip(indices.tolist(), contexts, strict=True))
         self.protocol.observe(indices, actions, chosen, batch.rewards)
         return batch
 
-    def _contexts(self, actions: Sequence, chosen: np.ndarray) -> list[str]:
+    def _contexts(self, actions: Sequence | np.ndarray, chosen: np.ndarray) -> list[str]:
         """The Receiver's context per episode: the chosen information item, and under
         ``direct`` and ``posterior`` with text actions the Advisor's own text before it."""
         items = [self.signals[c] if c >= 0 else "" for c in chosen]
         if not is_text(actions) or self.protocol.name not in ("direct", "posterior"):
             return items
-        return [compose_context(signal, item) for signal, item in zip(actions, items)]
+        return [compose_context(signal, item) for signal, item in zip(actions, items, strict=True)]
 
     def _ask(self, indices: np.ndarray, chosen: np.ndarray, samples: np.ndarray, progress: bool,
              contexts: list[str] | None = None) -> StepBatch:
@@ -378,17 +390,18 @@ class PersuasionEnv(gym.Env):
             return StepBatch(rewards, chosen, samples, None, None, rows, columns)
         if contexts is None:
             contexts = [self.signals[c] if c >= 0 else "" for c in chosen]
+        assert self.receiver is not None  # no table: __init__ made one
         items = [self.dataset.items[i] for i in indices]
-        on_error = "return" if self.on_receiver_error == "zero" else "raise"
         outcomes = exchange(self.task, self.receiver, items, contexts, samples.tolist(),
-                            on_error=on_error, progress=progress)
+                            on_error="return" if self.on_receiver_error == "zero" else "raise", progress=progress)
         return StepBatch(np.array([o.reward for o in outcomes]), chosen, samples, None, outcomes)
 
     def _table_outcome(self, batch: StepBatch, j: int) -> Outcome:
         from persuasion_gym.receivers import Usage
 
-        r, c, s = int(batch.rows[j]), int(batch.columns[j]), int(batch.samples[j])
         table = self.table
+        assert table is not None and batch.rows is not None and batch.columns is not None  # a table's batch
+        r, c, s = int(batch.rows[j]), int(batch.columns[j]), int(batch.samples[j])
         return Outcome(
             context=self.signals[int(batch.chosen[j])] if batch.chosen[j] >= 0 else "",
             response=table.responses[r][c][s], answer=table.answers[r][c][s],
@@ -418,7 +431,7 @@ class PersuasionEnv(gym.Env):
     def _check_action(self, action: Any) -> int | str:
         if self.action_type == "text":
             return self._check_text(action)
-        return self._check_index(action, self.action_space.n, "signal index")
+        return self._check_index(action, int(cast(spaces.Discrete, self.action_space).n), "signal index")
 
     def _check_text(self, action: Any, length_limit: bool = True) -> str:
         """A text action as the action space admits it, or an error that says the fix."""
@@ -429,7 +442,7 @@ class PersuasionEnv(gym.Env):
             )
         if self.action_type != "text":
             return str(action)
-        space: SignalText = self.action_space  # type: ignore[assignment]
+        space = cast(SignalText, self.action_space)
         if length_limit and len(action) > space.max_length:
             raise InvalidActionError(
                 f"signal of {len(action)} characters is over this env's limit of {space.max_length}: shorten it, "

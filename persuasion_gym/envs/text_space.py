@@ -1,8 +1,9 @@
 """Text spaces: item texts as observations, signal texts as actions.
 
-``ItemText`` is ``spaces.Text`` that refuses Gymnasium's shared memory: an async vector env passes observations through shared memory by default, and Gymnasium's
-shared-memory path for ``Text`` loses the text (the main process reads back padding). This
-subclass turns that silent corruption into an error that says the fix.
+``ItemText`` is ``spaces.Text`` that refuses Gymnasium's shared memory: an async vector env
+passes observations through shared memory by default, and Gymnasium's shared-memory path for
+``Text`` loses the text (the main process reads back padding). This subclass turns that silent
+corruption into an error that says the fix.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ Receiver call, actions ignored, reward 0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
@@ -48,7 +49,8 @@ class PersuasionVectorEnv(VectorEnv):
             raise ConfigError(f"num_envs={num_envs}: must be at least 1")
         # Gymnasium spells the modes "SameStep"/"NextStep"; "same-step", "next_step" are read too.
         modes = {m.value.lower(): m for m in (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP)}
-        mode = modes.get(str(getattr(autoreset_mode, "value", autoreset_mode)).lower().replace("-", "").replace("_", ""))
+        name = str(getattr(autoreset_mode, "value", autoreset_mode))
+        mode = modes.get(name.lower().replace("-", "").replace("_", ""))
         if mode is None:
             raise ConfigError(f"autoreset_mode={autoreset_mode!r}: use 'same-step' or 'next-step'")
         self.metadata = {**self.metadata, "autoreset_mode": mode}
@@ -66,8 +68,9 @@ class PersuasionVectorEnv(VectorEnv):
         if items is None:
             items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
         self._items = np.asarray(items, dtype=np.int64)
-        if self._items.shape != (self.num_envs,) or not ((0 <= self._items) & (self._items < len(self.env.dataset))).all():
-            raise ConfigError(f"options['item_indices'] must be {self.num_envs} indices in 0..{len(self.env.dataset) - 1}")
+        n_items = len(self.env.dataset)
+        if self._items.shape != (self.num_envs,) or not ((0 <= self._items) & (self._items < n_items)).all():
+            raise ConfigError(f"options['item_indices'] must be {self.num_envs} indices in 0..{n_items - 1}")
         self._resetting = False
         info = {"item_index": self._items.copy(), **self.env.observed_items(self._items, self.np_random)}
         return self._observations(self._items), info
@@ -77,7 +80,8 @@ class PersuasionVectorEnv(VectorEnv):
             raise ConfigError("call reset() before step()")
         if self._resetting:  # next-step autoreset: the episodes ended last step, this one starts the next
             self._resetting = False
-            info = {"item_index": self._items.copy(), **self.env.observed_items(self._items, self.np_random)}
+            info: dict[str, Any] = {"item_index": self._items.copy(),
+                                    **self.env.observed_items(self._items, self.np_random)}
             zeros = np.zeros(self.num_envs, dtype=bool)
             return self._observations(self._items), np.zeros(self.num_envs), zeros, zeros, info
         actions = self._check(actions)
@@ -86,7 +90,7 @@ class PersuasionVectorEnv(VectorEnv):
         finished = self._observations(items)
         self._items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
         signals = actions if self.env.action_type == "text" else [self.env._signal_text(a) for a in actions]
-        info: dict[str, Any] = {
+        info = {
             "item_index": items, "action": actions, "signal": np.array(signals, dtype=object),
             "information_index": batch.chosen,
             "correct": batch.rewards >= 1.0, "sample": batch.samples,
@@ -122,7 +126,7 @@ class PersuasionVectorEnv(VectorEnv):
                                          f"list of {self.num_envs} strings")
             return np.array([self.env._check_text(a) for a in actions], dtype=object)
         array = np.asarray(actions)
-        n = self.single_action_space.n
+        n = int(cast(spaces.Discrete, self.single_action_space).n)
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or not ((0 <= array) & (array < n)).all():
             raise InvalidActionError(
                 f"actions {actions!r} are not {self.num_envs} signal indices: pass an integer array of "

@@ -43,4 +43,6 @@ class HashedNgramFeaturizer(Featurizer):
         return vector / norm if norm else vector
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._vector(t) for t in texts]).astype(np.float32) if texts else np.zeros((0, self.dim), np.float32)
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._vector(t) for t in texts]).astype(np.float32)

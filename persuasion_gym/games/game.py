@@ -34,7 +34,8 @@ class Game:
         if prior.ndim != 1 or (prior < 0).any() or not np.isclose(prior.sum(), 1.0):
             raise ConfigError("prior must be a probability vector over the states")
         if us.shape != ur.shape or us.ndim != 2 or us.shape[0] != len(prior):
-            raise ConfigError(f"utilities must both be (states, actions) = ({len(prior)}, n); got {us.shape}, {ur.shape}")
+            raise ConfigError(
+                f"utilities must both be (states, actions) = ({len(prior)}, n); got {us.shape}, {ur.shape}")
         object.__setattr__(self, "prior", prior)
         object.__setattr__(self, "sender_utility", us)
         object.__setattr__(self, "receiver_utility", ur)

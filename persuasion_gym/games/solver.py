@@ -43,7 +43,8 @@ def solve(game: Game) -> Solution:
         equality[x, x * n:(x + 1) * n] = 1
     result = linprog(cost, A_ub=np.array(rows) if rows else None, b_ub=np.zeros(len(rows)) if rows else None,
                      A_eq=equality, b_eq=np.ones(m), bounds=(0, 1), method="highs")
-    if not result.success:  # the full-disclosure scheme is always feasible, so this is a bug
+    # The full-disclosure scheme is always feasible, so a failure (no solution) is a bug.
+    if not result.success or result.x is None or result.fun is None:
         raise RuntimeError(f"the persuasion LP failed: {result.message}")
     scheme = np.clip(result.x.reshape(m, n), 0, 1)
     return Solution(float(-result.fun), scheme, bayes.posteriors(prior, scheme), prior @ scheme)

@@ -18,7 +18,7 @@ scheme (``TextPosteriorProtocol``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,9 +39,9 @@ class Choice:
     log_likelihoods: np.ndarray | None = None
 
 
-def is_text(actions: object) -> bool:
+def is_text(actions: Collection) -> bool:
     """Whether a batch of actions holds signal texts rather than indices."""
-    return len(actions) > 0 and isinstance(next(iter(actions)), str)  # type: ignore[arg-type]
+    return len(actions) > 0 and isinstance(next(iter(actions)), str)
 
 
 def _draw(beliefs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -64,10 +64,12 @@ class Protocol(ABC):
         return self.m
 
     @abstractmethod
-    def choose(self, actions: Sequence, items: np.ndarray, rng: np.random.Generator) -> Choice:
+    def choose(self, actions: Sequence | np.ndarray, items: np.ndarray, rng: np.random.Generator) -> Choice:
         """The information item of each episode (-1: no context) and the beliefs, if any."""
 
-    def observe(self, items: np.ndarray, actions: np.ndarray, chosen: np.ndarray, rewards: np.ndarray) -> None:
+    def observe(  # noqa: B027 - an optional hook
+        self, items: np.ndarray, actions: Sequence | np.ndarray, chosen: np.ndarray, rewards: np.ndarray
+    ) -> None:
         """Learn from the scored episodes (the online protocols do)."""
 
 
@@ -125,7 +127,8 @@ class PosteriorProtocol(Protocol):
         self.alpha = alpha
         self.fixed_scheme = None if scheme is None else np.asarray(scheme, dtype=np.float64)
         if self.fixed_scheme is not None and self.fixed_scheme.shape != (m, self.k):
-            raise ConfigError(f"scheme has shape {self.fixed_scheme.shape}; expected (information items, signals) = ({m}, {self.k})")
+            raise ConfigError(f"scheme has shape {self.fixed_scheme.shape}; "
+                              f"expected (information items, signals) = ({m}, {self.k})")
         self.counts = np.zeros((m, self.k))
         self.estimate = StateEstimate(m, n_items, states)
 
@@ -171,12 +174,13 @@ class StateEstimate:
     def state_of(self, items: np.ndarray) -> np.ndarray:
         if self.states is not None:
             return self.states[items]
+        assert self._sums is not None and self._seen is not None  # no states: estimated online
         seen = self._seen[items]
         means = np.where(seen > 0, self._sums[items] / np.maximum(seen, 1), -np.inf)
         return np.where(seen.any(axis=1), means.argmax(axis=1), -1)
 
     def observe(self, items: np.ndarray, chosen: np.ndarray, rewards: np.ndarray) -> None:
-        if self._sums is not None:
+        if self._sums is not None and self._seen is not None:
             shown = chosen >= 0
             np.add.at(self._sums, (items[shown], chosen[shown]), rewards[shown])
             np.add.at(self._seen, (items[shown], chosen[shown]), 1)
@@ -240,7 +244,7 @@ PROTOCOLS = ("direct", "posterior", "prior", "none")
 def make_protocol(
     protocol: str | Protocol,
     m: int,
-    prior: np.ndarray | None = None,
+    prior: Sequence[float] | np.ndarray | None = None,
     n_signals: int | None = None,
     scheme: np.ndarray | TextScheme | None = None,
     alpha: float = 1.0,
@@ -271,8 +275,8 @@ def make_protocol(
     if text:
         if scheme is None or not isinstance(scheme, TextScheme):
             raise ConfigError("protocol='posterior' with text signals needs the Advisor as its committed scheme: pass "
-                              "scheme=<an object with log_likelihoods(questions, signals, items)>, e.g. a persuasion_agents "
-                              "LMAdvisor (an (m, K) matrix is for index actions)")
+                              "scheme=<an object with log_likelihoods(questions, signals, items)>, "
+                              "e.g. a persuasion_agents LMAdvisor (an (m, K) matrix is for index actions)")
         if n_signals is not None:
             raise ConfigError("n_signals counts index signals: with text signals the Advisor writes them")
         return TextPosteriorProtocol(m, prior, scheme, item_texts, questions, states)

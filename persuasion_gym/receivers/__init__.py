@@ -8,6 +8,6 @@ from persuasion_gym.receivers.spec import auto_spec, make_receiver, parse_spec
 from persuasion_gym.receivers.transformers_local import TransformersReceiver
 
 __all__ = [
-    "OpenAIReceiver", "Receiver", "TransformersReceiver", "auto_spec", "ReceiverStats", "Request", "Response", "ResponseCache",
-    "Usage", "make_receiver", "open_cache", "parse_spec",
+    "OpenAIReceiver", "Receiver", "TransformersReceiver", "auto_spec", "ReceiverStats", "Request", "Response",
+    "ResponseCache", "Usage", "make_receiver", "open_cache", "parse_spec",
 ]

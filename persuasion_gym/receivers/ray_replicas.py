@@ -24,7 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from persuasion_gym.cluster import NAMESPACE, cluster_summary, connect
 from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailableError
@@ -53,7 +53,7 @@ class Replica:
         results: list[Response | ReceiverError | None] = [None] * len(requests)
         for i, out in self.receiver._generate(requests):
             results[i] = out
-        return results  # type: ignore[return-value]
+        return cast("list[Response | ReceiverError]", results)  # every slot filled: one answer per request
 
 
 class RayReceiver(Receiver):
@@ -156,13 +156,15 @@ class RayReceiver(Receiver):
         # best-effort and stack small actors on one node. A replica whose node dies is not moved
         # by Ray; its calls go to the other replicas.
         nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")
-                 and node["Resources"].get("GPU", 0) >= self.num_gpus and node["Resources"].get("CPU", 0) >= self.num_cpus]
+                 and node["Resources"].get("GPU", 0) >= self.num_gpus
+                 and node["Resources"].get("CPU", 0) >= self.num_cpus]
         actor_class = ray.remote(Replica)
         self._actors = [
             actor_class.options(
                 name=f"{self._group}-{i}", namespace=NAMESPACE, num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                 max_restarts=self.max_restarts, max_task_retries=self.max_restarts, max_concurrency=self._threads,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False) if nodes else "SPREAD",
+                scheduling_strategy=(NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)
+                                     if nodes else "SPREAD"),
             ).remote(self.inner, self._overrides(i))
             for i in range(self.replicas)
         ]
@@ -186,7 +188,8 @@ class RayReceiver(Receiver):
         if len(identities) > 1:
             self.close()
             raise ConfigError(
-                f"the replicas of {self.inner!r} disagree on the model or decoding ({' vs '.join(sorted(identities))}): "
+                f"the replicas of {self.inner!r} disagree on the model or decoding "
+                f"({' vs '.join(sorted(identities))}): "
                 "every endpoint must serve the same model"
             )
         self._identity = json.loads(described[0]["identity"])
@@ -263,8 +266,7 @@ class RayReceiver(Receiver):
                                    replica, _cause(exc), len(chunk))
                     continue
                 self.answered[replica] += len(chunk)
-                for j, out in zip(chunk, results):
-                    yield j, out
+                yield from zip(chunk, results, strict=True)
                 fill()  # only now, with these answers stored, may more calls start
         finally:  # interrupted: stop what is in flight (best effort; answered calls are lost)
             for ref in in_flight:

@@ -75,7 +75,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             kwargs["base_url"] = url
     elif kind in ("hf", "gguf"):
         if not rest:
-            raise ConfigError(f"receiver spec {spec!r} names no model: use '{kind}:{'MODEL_OR_DIR' if kind == 'hf' else 'PATH.gguf'}'")
+            example = "MODEL_OR_DIR" if kind == "hf" else "PATH.gguf"
+            raise ConfigError(f"receiver spec {spec!r} names no model: use '{kind}:{example}'")
         if kind == "gguf" and not rest.endswith(".gguf"):
             raise ConfigError(f"receiver spec {spec!r}: a gguf spec names a .gguf file")
         kwargs["model"] = rest

@@ -155,7 +155,8 @@ class TransformersReceiver(Receiver):
                 "offline, pass a local directory or .gguf file"
             ) from None
         if not self.device.startswith("cuda"):
-            model.to(self.device)
+            # transformers types to() as functools.wraps(torch.nn.Module.to): the unbound signature.
+            model.to(self.device)  # type: ignore[arg-type]
         model.eval()
         tokenizer.padding_side = "left"  # generation continues every row from its last token
         if tokenizer.pad_token is None:
@@ -171,7 +172,8 @@ class TransformersReceiver(Receiver):
         import torch
 
         model, tokenizer = self.load()
-        texts = [tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in requests]
+        texts = [tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+                 for r in requests]
         # Batch prompts of similar length together: less padding, less wasted compute.
         order = sorted(range(len(requests)), key=lambda i: len(texts[i]))
         stops = self._stop_ids(model, tokenizer)

@@ -25,14 +25,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from persuasion_gym.errors import PersuasionGymError
-from persuasion_gym.sandbox.isolation import Isolation, Mode, bwrap_command, clean_environment, detect, interpreter, kill_marked, next_uid, start_ticks
+from persuasion_gym.sandbox.isolation import (
+    Isolation,
+    Mode,
+    bwrap_command,
+    clean_environment,
+    detect,
+    interpreter,
+    kill_marked,
+    next_uid,
+    start_ticks,
+)
 from persuasion_gym.sandbox.limits import Limits, processes_of_current_user
 from persuasion_gym.sandbox.values import RefusedValue, loads_plain
 from persuasion_gym.sandbox.worker import HEADER
@@ -113,7 +123,8 @@ class _Worker:
             uid = next_uid() if root else None
             # Unless the program runs under its own user id, RLIMIT_NPROC counts all of ours.
             extra = 0 if uid is not None else processes_of_current_user()
-            argv = bwrap_command(limits, uid, marker) + [python, "-I", "-S", "-c", WORKER_SOURCE, limits.argument(extra)]
+            argv = [*bwrap_command(limits, uid, marker), python, "-I", "-S", "-c", WORKER_SOURCE,
+                    limits.argument(extra)]
             env, cwd = None, None
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="persuasion-gym-run-")
@@ -126,17 +137,19 @@ class _Worker:
             env=env, cwd=cwd, start_new_session=True, close_fds=True,
         )
         self._born = 0 if isolation.isolated else start_ticks(self.process.pid)
-        self._out = self.process.stdout.fileno()
-        os.set_blocking(self.process.stdin.fileno(), False)
+        stdin, stdout, stderr = self.process.stdin, self.process.stdout, self.process.stderr
+        assert stdin is not None and stdout is not None and stderr is not None  # all three are pipes
+        self._streams = (stdin, stdout, stderr)
+        self._in, self._out, self._stderr = stdin.fileno(), stdout.fileno(), stderr
+        os.set_blocking(self._in, False)
 
     def send(self, message: Any) -> None:
         data = pickle.dumps(message, protocol=5)
         data = HEADER.pack(len(data)) + data
-        fd = self.process.stdin.fileno()
         while data:
-            self._wait(fd, write=True)
+            self._wait(self._in, write=True)
             try:
-                data = data[os.write(fd, data):]
+                data = data[os.write(self._in, data):]
             except BrokenPipeError:
                 raise self._died() from None
 
@@ -180,7 +193,7 @@ class _Worker:
         else:
             reason = "closed its channel"
         if code == 1 or code == 127:  # bwrap or setpriv refused to start: say why
-            stderr = self.process.stderr.read(2000).decode(errors="replace").strip()
+            stderr = self._stderr.read(2000).decode(errors="replace").strip()
             reason += f" ({stderr})" if stderr else ""
         return Failure("crashed", f"the sandboxed process {reason}")
 
@@ -194,7 +207,7 @@ class _Worker:
         self.process.wait()
         if not self.isolated:  # after the wait: the worker itself is gone, not dying
             kill_marked(self.marker, self._born)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+        for stream in self._streams:
             try:
                 stream.close()
             except OSError:
@@ -213,7 +226,9 @@ class _Function:
         try:
             self._worker.send((self.__name__, args, kwargs))
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise Failure("failed", f"the tests passed {self.__name__} an argument that cannot enter the sandbox ({exc})") from None
+            raise Failure(
+                "failed", f"the tests passed {self.__name__} an argument that cannot enter the sandbox ({exc})"
+            ) from None
         reply = self._worker.receive()
         match reply:
             case ("return", bytes() as payload):
@@ -233,7 +248,8 @@ class _Function:
 
 def _test_line(exc: BaseException) -> int | str:
     """The line of the tests where ``exc`` was raised."""
-    line, frame = "?", exc.__traceback__
+    line: int | str = "?"
+    frame = exc.__traceback__
     while frame is not None:
         if frame.tb_frame.f_code.co_filename == "<tests>":
             line = frame.tb_lineno
@@ -271,7 +287,8 @@ class Sandbox:
         try:
             worker = _Worker(isolation, self.limits, start + self.limits.timeout_s)
         except OSError as exc:  # the machine's fault, not the program's: no silent reward of 0
-            raise PersuasionGymError(f"could not start a sandboxed process ({exc}); the program was not judged") from exc
+            raise PersuasionGymError(
+                f"could not start a sandboxed process ({exc}); the program was not judged") from exc
         try:
             self._judge(check, worker)
         except Failure as failure:
@@ -291,9 +308,9 @@ class Sandbox:
         """Run programs in parallel, ``workers`` at a time; verdicts in the order given."""
         if not checks:
             return []
-        self.isolation  # probe (and warn) once, before the threads start
+        _ = self.isolation  # probe (and warn) once, before the threads start
         with ThreadPoolExecutor(max_workers=min(self.workers, len(checks))) as pool:
-            results = pool.map(self.run, checks)
+            results: Iterable[Verdict] = pool.map(self.run, checks)
             if progress:
                 from tqdm.auto import tqdm
 

@@ -1,9 +1,9 @@
 """The process that runs untrusted code, inside the sandbox. Standard library only: it runs
 under the bare interpreter (``python -I -S``) with no access to the package or its venv.
 
-``argv[1]`` holds the resource limits (``resource=value,...``), set first. It reads frames from fd 0 and answers on fd 1, then points fds 0-2 at /dev/null so nothing
-the program prints or reads touches the channel. Protocol (each frame a 4-byte big-endian
-length and a pickle):
+``argv[1]`` holds the resource limits (``resource=value,...``), set first. It reads frames from
+fd 0 and answers on fd 1, then points fds 0-2 at /dev/null so nothing the program prints or
+reads touches the channel. Protocol (each frame a 4-byte big-endian length and a pickle):
   runner -> worker: source code;   worker -> runner: ("loaded", [names]) or ("error", type, msg)
   runner -> worker: (name, args, kwargs); worker -> runner: ("return", pickle bytes),
                                           ("raise", type, msg) or ("unpicklable", type)
@@ -17,9 +17,14 @@ import struct
 import sys
 
 try:  # the C pickler alone: importing ``pickle`` costs a run ~10 ms more (it imports ``re``)
-    import _pickle as pickle
+    from _pickle import dumps, loads
 except ImportError:
-    import pickle
+    from pickle import dumps, loads
+
+# ``typing`` imports ``re`` too: its names are for type checkers only, which take this as True.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADER = struct.Struct(">I")
 
@@ -60,14 +65,14 @@ def main() -> None:
         os.dup2(null, fd)
 
     def send(message: object) -> None:
-        write_frame(wfd, pickle.dumps(message, protocol=5))
+        write_frame(wfd, dumps(message, protocol=5))
 
-    def receive() -> object:
+    def receive() -> "Any":
         (size,) = HEADER.unpack(read_exact(rfd, HEADER.size))
-        return pickle.loads(read_exact(rfd, size))
+        return loads(read_exact(rfd, size))
 
     source = receive()
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     try:
         exec(compile(source, "<program>", "exec"), namespace)
     except BaseException as exc:  # SystemExit included: leaving early is a failed load
@@ -86,7 +91,7 @@ def main() -> None:
             send(describe(exc))
             continue
         try:
-            payload = pickle.dumps(result, protocol=5)
+            payload = dumps(result, protocol=5)
         except BaseException:
             send(("unpicklable", type(result).__name__))
             continue

@@ -40,7 +40,7 @@ class SignalLibrary(Sequence[str]):
             seen[text] = i
         self._texts = texts
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         return self._texts[index]
 
     def __len__(self) -> int:

@@ -16,8 +16,8 @@ import numpy as np
 import persuasion_gym
 from persuasion_gym.persuasion import exchange
 from persuasion_gym.receivers import Receiver
-from persuasion_gym.tables.table import ResponseTable
 from persuasion_gym.signals import SignalLibrary
+from persuasion_gym.tables.table import ResponseTable
 from persuasion_gym.tasks import Dataset, Task
 
 
@@ -47,7 +47,10 @@ def record(
     prompt_tokens = np.array([o.usage.prompt_tokens for o in outcomes], dtype=np.int32).reshape(shape)
     completion_tokens = np.array([o.usage.completion_tokens for o in outcomes], dtype=np.int32).reshape(shape)
     latency = np.array([o.latency_s for o in outcomes], dtype=np.float32).reshape(shape)
-    nest = lambda values: [[values[(i * k + j) * samples:(i * k + j + 1) * samples] for j in range(k)] for i in range(n)]  # noqa: E731
+
+    def nest(values: list) -> list:
+        return [[values[(i * k + j) * samples:(i * k + j + 1) * samples] for j in range(k)] for i in range(n)]
+
     example = dataset.items[0]
     meta = {
         "task": task.name,
@@ -61,7 +64,7 @@ def record(
         "prompt_example": task.build_messages(example, "{signal}"),
         "usage": {"prompt_tokens": int(prompt_tokens.sum()), "completion_tokens": int(completion_tokens.sum())},
         "package_version": persuasion_gym.__version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     table = ResponseTable(
         meta=meta, item_ids=[i.item_id for i in dataset.items], item_texts=dataset.texts,

@@ -69,7 +69,7 @@ def rescore(source: str | Path | ResponseTable, task: Task | None = None, data_p
         "rescored": {
             "scorer": {"task": task.name, "settings": task.settings()},
             "package_version": persuasion_gym.__version__,
-            "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "previous": {"package_version": table.meta.get("package_version"),
                          "task_settings": table.meta.get("task_settings"),
                          "rescored": table.meta.get("rescored")},
@@ -79,7 +79,7 @@ def rescore(source: str | Path | ResponseTable, task: Task | None = None, data_p
     return Rescored(
         rescored,
         changed_scores=int((new_scores != table.scores).sum()),
-        changed_answers=sum(a != b for a, b in zip(flat_answers, old_answers)),
+        changed_answers=sum(a != b for a, b in zip(flat_answers, old_answers, strict=True)),
         values_before=baseline_values(table),
         values_after=baseline_values(rescored),
     )
@@ -104,7 +104,8 @@ def _items(table: ResponseTable, task: Task, data_path: str | None) -> Dataset:
     try:
         dataset = task.load(recorded["split"], data_path)
     except DataError as exc:
-        raise DataError(f"re-scoring a {task.name} table runs its tests, which the table does not hold: {exc}") from None
+        raise DataError(
+            f"re-scoring a {task.name} table runs its tests, which the table does not hold: {exc}") from None
     if dataset.sha256 != recorded["sha256"]:
         raise DataError(
             f"the {task.name} data set found ({dataset.source}, sha256 {dataset.sha256[:12]}...) is not the one the "

@@ -66,7 +66,7 @@ class ResponseTable:
     def dataset(self) -> Dataset:
         """The table's items as a Dataset (no data files needed)."""
         info = self.meta["dataset"]
-        items = tuple(TaskItem(i, t, g) for i, t, g in zip(self.item_ids, self.item_texts, self.golds))
+        items = tuple(TaskItem(i, t, g) for i, t, g in zip(self.item_ids, self.item_texts, self.golds, strict=True))
         return Dataset(info["name"], info["split"], items, info["source"], info["sha256"])
 
     def rows_for(self, dataset: Dataset) -> np.ndarray:
@@ -136,4 +136,4 @@ def load_table(source: str | Path | ResponseTable) -> ResponseTable:
 
 
 def _first_difference(a: list[str], b: list[str]) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))

@@ -117,4 +117,4 @@ class Task(ABC):
 
     def score_batch(self, items: Sequence[TaskItem], responses: Sequence[str]) -> list[Score]:
         """Score many responses (envs and recordings call this once per batch)."""
-        return [self.score(item, response) for item, response in zip(items, responses)]
+        return [self.score(item, response) for item, response in zip(items, responses, strict=True)]

@@ -71,13 +71,13 @@ class CodeTask(Task):
 
     def score_batch(self, items: Sequence[TaskItem], responses: Sequence[str]) -> list[Score]:
         """Extract each program, run the new ones in parallel in the sandbox, score pass@1."""
-        programs = [self.program(item, response) for item, response in zip(items, responses)]
+        programs = [self.program(item, response) for item, response in zip(items, responses, strict=True)]
         checks = [None if program is None else self._code_item(item).check(program)
-                  for item, program in zip(items, programs)]
+                  for item, program in zip(items, programs, strict=True)]
         new = {check.key: check for check in checks if check is not None and check.key not in self._verdicts}
-        self._verdicts.update(zip(new, self.sandbox.run_many(list(new.values()))))
+        self._verdicts.update(zip(new, self.sandbox.run_many(list(new.values())), strict=True))
         scores = []
-        for item, program, check in zip(items, programs, checks):
+        for item, program, check in zip(items, programs, checks, strict=True):
             if check is None:
                 details = {"verdict": "no code", "verdict_detail": "the response holds no code defining "
                            f"{self._code_item(item).entry_point!r}", "sandbox": self.sandbox.isolation.name}

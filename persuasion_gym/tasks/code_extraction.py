@@ -26,7 +26,8 @@ def code_blocks(response: str) -> list[str]:
     blocks = [body for tag, body in FENCE.findall(response) if tag.lower() in PYTHON_TAGS]
     if blocks or "```" in response:
         return blocks
-    runs, current = [], []
+    runs: list[str] = []
+    current: list[str] = []
     for line in response.splitlines():
         if CODE_START.match(line) or (current and (not line.strip() or line[:1] in " \t")):
             current.append(line)

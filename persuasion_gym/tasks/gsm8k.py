@@ -71,7 +71,7 @@ class GSM8KTask(Task):
         return None
 
     def _from_file(self, path: Path, split: str) -> list[TaskItem]:
-        items = []
+        items: list[TaskItem] = []
         for number, record in read_jsonl(path, required=("question", "answer")):
             gold = gold_from_solution(str(record["answer"]))
             if gold is None:

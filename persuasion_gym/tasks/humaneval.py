@@ -69,7 +69,8 @@ class HumanEvalTask(CodeTask):
     def _locate(path: Path) -> Path:
         if path.is_file():
             return path
-        for name in ("HumanEval.jsonl.gz", "HumanEval.jsonl", "humaneval/HumanEval.jsonl.gz", "humaneval/HumanEval.jsonl"):
+        names = ("HumanEval.jsonl.gz", "HumanEval.jsonl", "humaneval/HumanEval.jsonl.gz", "humaneval/HumanEval.jsonl")
+        for name in names:
             if (path / name).is_file():
                 return path / name
         raise DataError(

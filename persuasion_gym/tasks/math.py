@@ -102,7 +102,7 @@ class MATHTask(Task):
 
     @staticmethod
     def _from_file(path: Path, split: str) -> list[TaskItem]:
-        items = []
+        items: list[TaskItem] = []
         for number, record in read_jsonl(path, required=("problem",)):
             gold = _gold(record)
             if gold is None:

@@ -79,8 +79,8 @@ class MBPPTask(CodeTask):
     def _locate(split: str, data_path: str | None) -> tuple[Path | None, bool]:
         """The file to read and whether it holds every split (to be cut by task id)."""
         roots = [Path(data_path).expanduser()] if data_path is not None else []
-        if data_path is None and data_dir() is not None:
-            roots.append(data_dir() / "mbpp")
+        if data_path is None and (shared := data_dir()) is not None:
+            roots.append(shared / "mbpp")
         for root in roots:
             if root.is_file():
                 return root, True

@@ -95,4 +95,4 @@ def numbers_match(predicted: str | None, gold: str | None, rel_tol: float = 1e-6
     p, g = parse_number(predicted), parse_number(gold)
     if p is None or g is None:
         return False
-    return p == g or abs(p - g) <= rel_tol * max(1, abs(g))
+    return p == g or abs(p - g) <= rel_tol * max(Fraction(1), abs(g))

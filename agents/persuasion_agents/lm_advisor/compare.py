@@ -16,8 +16,9 @@ the cache: a rerun is free. Lift is reported in points (absolute) and in percent
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -26,11 +27,12 @@ from persuasion_agents.benchmark import Setting, summarize, write_results
 from persuasion_agents.evaluation import reward_table
 from persuasion_agents.lm_advisor.model import LMAdvisor
 from persuasion_gym.envs import PersuasionEnv
+from persuasion_gym.errors import ConfigError
 from persuasion_gym.persuasion import TextPosteriorProtocol, bayes
 
 
-def _run(name: str, setting: Setting, rewards: np.ndarray, core: PersuasionEnv, actions: list, calls: int,
-         extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _run(name: str, setting: Setting, rewards: np.ndarray | Sequence[float], core: PersuasionEnv, actions: list,
+         calls: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"policy": name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
             "actions": actions, "rewards": np.asarray(rewards, dtype=np.float64).tolist(), "curve": [],
             "receiver_calls": calls, "tokens": 0, "cost_usd": 0.0, "oracle_value": None,
@@ -48,7 +50,10 @@ def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: 
     setting = Setting(env_id, receiver, split, n_items)
     test_env = gym.make(env_id, receiver=receiver, split=split, max_items=n_items, featurizer="hashed")
     train_env = gym.make(env_id, receiver=receiver, split="train", max_items=train_items, featurizer="hashed")
-    core: PersuasionEnv = test_env.unwrapped  # type: ignore[assignment]
+    core = cast(PersuasionEnv, test_env.unwrapped)
+    if core.receiver is None:
+        raise ConfigError("the comparison needs a live Receiver: a recorded table only knows its own signals, not "
+                          "the texts the Advisor writes")
     stats = core.receiver.stats
     items = list(core.signals)
     empty = core.signals.empty_index

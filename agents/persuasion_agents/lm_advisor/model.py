@@ -130,7 +130,8 @@ class LMAdvisor:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError:
-            raise ConfigError("the LM Advisor needs transformers and torch: pip install 'persuasion-gym[advisor]'") from None
+            raise ConfigError("the LM Advisor needs transformers and torch: "
+                              "pip install 'persuasion-gym[advisor]'") from None
         where, extra = resolve_source(source)
         saved = Path(where) / ADVISOR_FILE
         info = AdvisorInfo.from_json(saved.read_text()) if not extra and saved.is_file() else AdvisorInfo(source)
@@ -210,19 +211,19 @@ class LMAdvisor:
         The signal is scored as the text sent (re-tokenized), the same for every item."""
         import torch
 
-        pairs = [(self.prompt(q, x), s) for q, s in zip(questions, signals) for x in items]
+        pairs = [(self.prompt(q, x), s) for q, s in zip(questions, signals, strict=True) for x in items]
         totals = np.empty(len(pairs))
         with torch.inference_mode():
             for start in range(0, len(pairs), batch_size):
                 chunk = pairs[start:start + batch_size]
                 prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p, _ in chunk]
                 signal_ids = [self.tokenizer(s, add_special_tokens=False)["input_ids"] if s else [] for _, s in chunk]
-                width = max(len(p) + len(s) for p, s in zip(prompt_ids, signal_ids))
+                width = max(len(p) + len(s) for p, s in zip(prompt_ids, signal_ids, strict=True))
                 pad = self.tokenizer.pad_token_id
                 ids = torch.full((len(chunk), width), pad, dtype=torch.long)
                 mask = torch.zeros((len(chunk), width), dtype=torch.long)
                 target = torch.zeros((len(chunk), width), dtype=torch.bool)
-                for row, (p, s) in enumerate(zip(prompt_ids, signal_ids)):
+                for row, (p, s) in enumerate(zip(prompt_ids, signal_ids, strict=True)):
                     sequence = p + s
                     ids[row, width - len(sequence):] = torch.tensor(sequence)  # left padding
                     mask[row, width - len(sequence):] = 1

@@ -4,7 +4,7 @@ policy on the same held-out items: its actions are the signal texts it writes.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -18,7 +18,7 @@ from persuasion_gym.errors import ConfigError
 
 def text_twin(env: gym.Env) -> PersuasionEnv:
     """The same task, items, signals and Receiver as ``env``, taking text actions."""
-    core: PersuasionEnv = env.unwrapped  # type: ignore[assignment]
+    core = cast(PersuasionEnv, env.unwrapped)
     if core.table is not None:
         raise ConfigError("text actions on a recorded table: a table only knows its own signals, so the LM Advisor "
                           "trains and is benchmarked on a live Receiver (--receiver openai:MODEL@URL, embedded, ...)")

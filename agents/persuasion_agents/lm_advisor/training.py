@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -24,6 +24,9 @@ from persuasion_agents.lm_advisor.model import ADVISOR_FILE, LMAdvisor
 from persuasion_agents.lm_advisor.reward import PersuasionReward
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.persuasion import TextPosteriorProtocol
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback
 
 
 @dataclass
@@ -63,42 +66,41 @@ def training_rows(env: PersuasionEnv, advisor: LMAdvisor, seed: int) -> list[dic
     return rows
 
 
-class _Progress:
-    """A tqdm bar over training steps: mean reward, Receiver calls, cost (a TrainerCallback)."""
+def _progress(total: int, env: PersuasionEnv, disable: bool, curve: list[tuple[int, float]]) -> TrainerCallback:
+    """A tqdm bar over training steps: mean reward, Receiver calls, cost. Appends each logged
+    (step, mean reward) to ``curve``."""
+    from transformers import TrainerCallback
 
-    def __new__(cls, total: int, env: PersuasionEnv, disable: bool):
-        from transformers import TrainerCallback
+    class Callback(TrainerCallback):
+        def __init__(self) -> None:
+            self.bar: tqdm | None = None
+            self.timing: list[dict[str, float]] = []
 
-        class Callback(TrainerCallback):
-            def __init__(self) -> None:
-                self.bar: tqdm | None = None
-                self.curve: list[tuple[int, float]] = []
-                self.timing: list[dict[str, float]] = []
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = tqdm(total=total, initial=state.global_step, desc="training lm-advisor", unit="step",
+                            disable=disable)
 
-            def on_train_begin(self, args, state, control, **kwargs):
-                self.bar = tqdm(total=total, initial=state.global_step, desc="training lm-advisor", unit="step",
-                                disable=disable)
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not logs or "reward" not in logs:
+                return
+            curve.append((state.global_step, float(logs["reward"])))
+            receiver = env.receiver
+            postfix = {"reward": f"{logs['reward']:.3f}"}
+            if receiver is not None:
+                stats = receiver.stats
+                postfix["calls"] = f"{stats.calls}"
+                if receiver.price_in or receiver.price_out:
+                    postfix["cost"] = f"${stats.cost_usd:.4f}"
+            if self.bar is not None:
+                self.bar.set_postfix(postfix, refresh=False)
+                self.bar.n = state.global_step
+                self.bar.refresh()
 
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if not logs or "reward" not in logs:
-                    return
-                self.curve.append((state.global_step, float(logs["reward"])))
-                stats = env.receiver.stats if env.receiver is not None else None
-                postfix = {"reward": f"{logs['reward']:.3f}"}
-                if stats is not None:
-                    postfix["calls"] = f"{stats.calls}"
-                    if env.receiver.price_in or env.receiver.price_out:
-                        postfix["cost"] = f"${stats.cost_usd:.4f}"
-                if self.bar is not None:
-                    self.bar.set_postfix(postfix, refresh=False)
-                    self.bar.n = state.global_step
-                    self.bar.refresh()
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.bar is not None:
+                self.bar.close()
 
-            def on_train_end(self, args, state, control, **kwargs):
-                if self.bar is not None:
-                    self.bar.close()
-
-        return Callback()
+    return Callback()
 
 
 def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, settings: AdvisorTraining | None = None,
@@ -115,7 +117,7 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
 
     settings = settings or AdvisorTraining()
     out = Path(out)
-    core: PersuasionEnv = env.unwrapped  # type: ignore[assignment]
+    core = cast(PersuasionEnv, env.unwrapped)
     source = advisor if isinstance(advisor, str) else advisor.info.source
     if isinstance(advisor, str):
         advisor = LMAdvisor.load(advisor)
@@ -129,11 +131,13 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     if resume and checkpoint is None:
         print(f"no checkpoint in {out}: starting afresh")
     config = GRPOConfig(
-        output_dir=str(out), max_steps=settings.steps, per_device_train_batch_size=settings.items_per_step * settings.num_generations,
+        output_dir=str(out), max_steps=settings.steps,
+        per_device_train_batch_size=settings.items_per_step * settings.num_generations,
         num_generations=settings.num_generations, max_completion_length=advisor.template.max_new_tokens,
         temperature=settings.temperature, top_k=0, top_p=1.0, beta=settings.beta, learning_rate=settings.learning_rate,
         logging_steps=1, save_steps=settings.save_steps, save_total_limit=2, report_to=[report_to] if report_to else [],
-        use_cpu=not torch.cuda.is_available(), bf16=False, activation_checkpointing=False,  # small Advisors: speed over memory
+        use_cpu=not torch.cuda.is_available(), bf16=False,
+        activation_checkpointing=False,  # small Advisors: speed over memory
         seed=settings.seed, data_seed=settings.seed, disable_tqdm=True, remove_unused_columns=False,
         **settings.extra,
     )
@@ -144,8 +148,10 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
         peft_config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank, target_modules="all-linear",
                                  task_type="CAUSAL_LM")
     reward = PersuasionReward(core, advisor.template, seed=settings.seed)
-    bar = _Progress(settings.steps, core, disable=not progress)
-    trainer = GRPOTrainer(model=advisor.model, reward_funcs=reward, args=config,
+    curve: list[tuple[int, float]] = []
+    bar = _progress(settings.steps, core, not progress, curve)
+    # TRL types a reward function's result as an invariant list[float | None]; ours is list[float].
+    trainer = GRPOTrainer(model=advisor.model, reward_funcs=reward, args=config,  # type: ignore[arg-type]
                           train_dataset=Dataset.from_list(training_rows(core, advisor, settings.seed)),
                           processing_class=advisor.tokenizer, peft_config=peft_config, callbacks=[bar])
     trainer.remove_callback(PrinterCallback)  # our bar shows the logs; TensorBoard keeps them all
@@ -153,7 +159,9 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     model = trainer.model
     if settings.lora:
-        model = model.merge_and_unload()
+        from peft import PeftModel
+
+        model = cast(PeftModel, model).merge_and_unload()  # GRPOTrainer wrapped it for the peft_config
     advisor.model = model
     advisor.info.trained_on = {"receiver": core.provenance()["receiver"], "env_task": core.task.name,
                                "protocol": core.protocol.name, "steps": int(trainer.state.global_step),
@@ -162,7 +170,7 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     stats = core.receiver.stats if core.receiver is not None else None
     record = {"source": source, "settings": settings.__dict__, "steps": int(trainer.state.global_step),
               "resumed_from": str(checkpoint) if checkpoint else None, "seconds": time.perf_counter() - began,
-              "curve": bar.curve, "receiver_calls": stats.calls if stats else 0,
+              "curve": curve, "receiver_calls": stats.calls if stats else 0,
               "cost_usd": stats.cost_usd if stats else 0.0, "provenance": core.provenance()}
     (out / "training.json").write_text(json.dumps(record, indent=2, default=str))
     return record
