@@ -64,12 +64,13 @@ def exchange(
     """
     if len(items) != len(contexts):
         raise ValueError(f"{len(items)} items but {len(contexts)} contexts")
-    prompts = [task.build_messages(item, context) for item, context in zip(items, contexts)]
+    prompts = [task.build_messages(item, context) for item, context in zip(items, contexts, strict=True)]
     responses = receiver.respond(prompts, samples, on_error=on_error, progress=progress)
     answered = [j for j, response in enumerate(responses) if response.error is None]
-    scores = dict(zip(answered, task.score_batch([items[j] for j in answered], [responses[j].text for j in answered])))
+    scored = task.score_batch([items[j] for j in answered], [responses[j].text for j in answered])
+    scores = dict(zip(answered, scored, strict=True))
     outcomes = []
-    for j, (context, response) in enumerate(zip(contexts, responses)):
+    for j, (context, response) in enumerate(zip(contexts, responses, strict=True)):
         if j not in scores:
             outcomes.append(Outcome(context, "", None, False, 0.0, response.usage, response.latency_s, False,
                                     response.error))

@@ -115,7 +115,7 @@ class Receiver(ABC):
         samples = [0] * len(prompts) if samples is None else list(samples)
         if len(samples) != len(prompts):
             raise ValueError(f"{len(prompts)} prompts but {len(samples)} sample indices")
-        requests = [Request(list(m), s) for m, s in zip(prompts, samples)]
+        requests = [Request(list(m), s) for m, s in zip(prompts, samples, strict=True)]
         identity = self.identity_json
         keys = [cache_key(identity, r.messages, r.sample) for r in requests]
         results: list[Response | None] = [None] * len(requests)
@@ -164,7 +164,7 @@ class Receiver(ABC):
             postfix["cost"] = f"${self.stats.cost_usd:.4f}"
         return postfix
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a no-op by default; Receivers holding resources override it)
         """Release connections and threads (the Receiver can still be used afterwards)."""
 
     def __repr__(self) -> str:

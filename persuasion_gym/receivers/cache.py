@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
 from persuasion_gym.paths import cache_dir
 from persuasion_gym.receivers.response import Request, Response, Usage
 
@@ -102,7 +103,7 @@ class ResponseCache:
         return {"path": self.path}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["path"])
+        ResponseCache.__init__(self, state["path"])
 
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"

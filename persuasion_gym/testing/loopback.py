@@ -179,7 +179,9 @@ class ScriptedChatServer:
         finally:
             self._done()
 
-    async def _complete(self, body: dict[str, Any], fault: int | str | None) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    async def _complete(
+        self, body: dict[str, Any], fault: int | str | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]] | None:
         if fault == "hang":
             await asyncio.sleep(3600)
         if fault == "drop":
