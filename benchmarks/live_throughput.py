@@ -27,10 +27,12 @@ import openai
 import persuasion_gym  # noqa: F401
 
 
-def bare_sdk(url: str, prompts: list[list[dict[str, str]]], concurrency: int) -> float:
-    """Requests per second of ``AsyncOpenAI`` keeping ``concurrency`` requests in flight."""
+def bare_sdk(url: str, prompts: list[list[dict[str, str]]], concurrency: int, aiohttp: bool = False) -> float:
+    """Requests per second of ``AsyncOpenAI`` keeping ``concurrency`` requests in flight, on the
+    SDK's default transport or on its aiohttp one (``DefaultAioHttpClient``)."""
     async def run() -> float:
-        client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0)
+        http = openai.DefaultAioHttpClient() if aiohttp else None
+        client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0, http_client=http)
         limit = asyncio.Semaphore(concurrency)
 
         async def one(messages: list[dict[str, str]]) -> None:
@@ -74,8 +76,9 @@ def main() -> None:
     cells = [(float(lat), int(c)) for lat, c in (cell.split(":") for cell in args.cells.split(","))]
 
     print(f"Live throughput against the bare openai SDK (openai {openai.__version__}), median of {args.repeats}\n")
-    print("| latency L | C | bound C/L | bare SDK req/s | env, cache off | env, cache on | off / bare | on / bare |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| latency L | C | bound C/L | bare SDK req/s | bare SDK, aiohttp | env, cache off | env, cache on "
+          "| off / bare | on / bare | off / bare aiohttp |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     task_env = gym.make("Persuasion-GSM8K-v0", split="test", featurizer="hashed", receiver="openai:x@http://127.0.0.1:9/v1",
                         cache=False).unwrapped
     for latency, c in cells:
@@ -90,15 +93,16 @@ def main() -> None:
         items = [task_env.dataset.items[i % len(task_env.dataset)] for i in range(n)]
         prompts = [task_env.task.build_messages(item, "") for item in items]
         try:
-            bare, off, on = [], [], []
+            bare, aio, off, on = [], [], [], []
             with tempfile.TemporaryDirectory() as tmp:
-                for repeat in range(args.repeats):  # interleaved, so drifts hit all three alike
+                for repeat in range(args.repeats):  # interleaved, so drifts hit all four alike
                     bare.append(bare_sdk(url, prompts, c))
+                    aio.append(bare_sdk(url, prompts, c, aiohttp=True))
                     off.append(vector_env(url, c, args.steps, cache=False))
                     on.append(vector_env(url, c, args.steps, cache=Path(tmp) / f"{repeat}.sqlite"))
-            b, f, o = (statistics.median(x) for x in (bare, off, on))
-            print(f"| {latency:g} s | {c} | {c / latency:.0f} | {b:.1f} | {f:.1f} | {o:.1f} | {f / b:.2f} | {o / b:.2f} |",
-                  flush=True)
+            b, a, f, o = (statistics.median(x) for x in (bare, aio, off, on))
+            print(f"| {latency:g} s | {c} | {c / latency:.0f} | {b:.1f} | {a:.1f} | {f:.1f} | {o:.1f} "
+                  f"| {f / b:.2f} | {o / b:.2f} | {f / a:.2f} |", flush=True)
         finally:
             server.terminate()
 

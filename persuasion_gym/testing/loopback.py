@@ -25,6 +25,7 @@ from http import HTTPStatus
 from typing import Any
 
 Reply = Callable[[list[dict[str, str]]], str]
+_BACKLOG = 4096
 
 
 def echo_reply(messages: list[dict[str, str]]) -> str:
@@ -63,9 +64,8 @@ class ScriptedChatServer:
         self.in_flight = self.max_in_flight = 0
         self._faults: deque[int | str] = deque()
         self._lock = threading.Lock()
-        # Bound now, so ``url`` is known before ``start``; a deep backlog takes bursts of new
-        # connections without SYN retries (1 s each).
-        self._socket = socket.create_server(("127.0.0.1", port), backlog=4096)
+        # Bound now, so ``url`` is known before ``start``.
+        self._socket = socket.create_server(("127.0.0.1", port))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -114,7 +114,11 @@ class ScriptedChatServer:
     def _run(self, ready: threading.Event) -> None:
         loop = self._loop = asyncio.new_event_loop()
         try:
-            server = loop.run_until_complete(asyncio.start_server(self._connection, sock=self._socket, limit=1 << 22))
+            # A deep accept queue takes a burst of a thousand new connections at once; at
+            # asyncio's default (100) the kernel drops the rest and clients stall in TCP
+            # retransmits for seconds.
+            server = loop.run_until_complete(asyncio.start_server(
+                self._connection, sock=self._socket, limit=1 << 22, backlog=_BACKLOG))
             ready.set()
             loop.run_forever()
             server.close()
