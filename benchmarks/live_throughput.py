@@ -3,7 +3,9 @@ vector env (C envs, ``max_concurrency=C``) against a bare ``AsyncOpenAI`` loop t
 requests in flight, both asking the same scripted loopback server (its own process, fixed
 latency L) the same GSM8K prompts, side by side in one run. The env runs with the cache off
 and with the cache on (a fresh file each time, so every episode is still a paid request and a
-cache write). Each figure is the median of ``--repeats`` timings.
+cache write). Each figure is the median of ``--repeats`` timings. "server CPU" is the share of
+one core the server process used during the bare-SDK runs: well under 100%, the server is not
+what limits the client.
 
     python benchmarks/live_throughput.py [--cells 0.1:16,0.1:64,1:64,1:256] [--steps 4] [--repeats 3]
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import statistics
 import subprocess
@@ -32,7 +35,7 @@ def bare_sdk(url: str, prompts: list[list[dict[str, str]]], concurrency: int, ai
     SDK's default transport or on its aiohttp one (``DefaultAioHttpClient``)."""
     async def run() -> float:
         http = openai.DefaultAioHttpClient() if aiohttp else None
-        client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0, http_client=http)
+        client = openai.AsyncOpenAI(base_url=url, api_key="EMPTY", max_retries=0, timeout=120, http_client=http)
         limit = asyncio.Semaphore(concurrency)
 
         async def one(messages: list[dict[str, str]]) -> None:
@@ -48,6 +51,12 @@ def bare_sdk(url: str, prompts: list[list[dict[str, str]]], concurrency: int, ai
         return rate
 
     return asyncio.run(run())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def vector_env(url: str, concurrency: int, steps: int, cache: Path | bool) -> float:
@@ -76,9 +85,9 @@ def main() -> None:
     cells = [(float(lat), int(c)) for lat, c in (cell.split(":") for cell in args.cells.split(","))]
 
     print(f"Live throughput against the bare openai SDK (openai {openai.__version__}), median of {args.repeats}\n")
-    print("| latency L | C | bound C/L | bare SDK req/s | bare SDK, aiohttp | env, cache off | env, cache on "
-          "| off / bare | on / bare | off / bare aiohttp |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| latency L | C | bound C/L | bare SDK req/s | server CPU (of a core) | bare SDK, aiohttp | env, cache off "
+          "| env, cache on | off / bare | on / bare | off / bare aiohttp |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     task_env = gym.make("Persuasion-GSM8K-v0", split="test", featurizer="hashed", receiver="openai:x@http://127.0.0.1:9/v1",
                         cache=False).unwrapped
     for latency, c in cells:
@@ -93,15 +102,17 @@ def main() -> None:
         items = [task_env.dataset.items[i % len(task_env.dataset)] for i in range(n)]
         prompts = [task_env.task.build_messages(item, "") for item in items]
         try:
-            bare, aio, off, on = [], [], [], []
+            bare, aio, off, on, server_load = [], [], [], [], []
             with tempfile.TemporaryDirectory() as tmp:
                 for repeat in range(args.repeats):  # interleaved, so drifts hit all four alike
+                    began, cpu = time.perf_counter(), cpu_seconds(server.pid)
                     bare.append(bare_sdk(url, prompts, c))
+                    server_load.append((cpu_seconds(server.pid) - cpu) / (time.perf_counter() - began))
                     aio.append(bare_sdk(url, prompts, c, aiohttp=True))
                     off.append(vector_env(url, c, args.steps, cache=False))
                     on.append(vector_env(url, c, args.steps, cache=Path(tmp) / f"{repeat}.sqlite"))
-            b, a, f, o = (statistics.median(x) for x in (bare, aio, off, on))
-            print(f"| {latency:g} s | {c} | {c / latency:.0f} | {b:.1f} | {a:.1f} | {f:.1f} | {o:.1f} "
+            b, a, f, o, load = (statistics.median(x) for x in (bare, aio, off, on, server_load))
+            print(f"| {latency:g} s | {c} | {c / latency:.0f} | {b:.1f} | {load:.0%} | {a:.1f} | {f:.1f} | {o:.1f} "
                   f"| {f / b:.2f} | {o / b:.2f} | {f / a:.2f} |", flush=True)
         finally:
             server.terminate()
