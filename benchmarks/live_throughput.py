@@ -15,10 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +25,7 @@ import numpy as np
 import openai
 
 import persuasion_gym  # noqa: F401
+from persuasion_gym.testing import server_process
 
 
 def bare_sdk(url: str, prompts: list[list[dict[str, str]]], concurrency: int, aiohttp: bool = False) -> float:
@@ -91,31 +89,21 @@ def main() -> None:
     task_env = gym.make("Persuasion-GSM8K-v0", split="test", featurizer="hashed", receiver="openai:x@http://127.0.0.1:9/v1",
                         cache=False).unwrapped
     for latency, c in cells:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "persuasion_gym.testing", "--port", str(port),
-                                   "--latency", str(latency), "--text", "The answer is 3."], stdout=subprocess.PIPE)
-        server.stdout.readline()  # "serving ..." once listening
-        url = f"http://127.0.0.1:{port}/v1"
         n = args.steps * c
         items = [task_env.dataset.items[i % len(task_env.dataset)] for i in range(n)]
         prompts = [task_env.task.build_messages(item, "") for item in items]
-        try:
-            bare, aio, off, on, server_load = [], [], [], [], []
-            with tempfile.TemporaryDirectory() as tmp:
-                for repeat in range(args.repeats):  # interleaved, so drifts hit all four alike
-                    began, cpu = time.perf_counter(), cpu_seconds(server.pid)
-                    bare.append(bare_sdk(url, prompts, c))
-                    server_load.append((cpu_seconds(server.pid) - cpu) / (time.perf_counter() - began))
-                    aio.append(bare_sdk(url, prompts, c, aiohttp=True))
-                    off.append(vector_env(url, c, args.steps, cache=False))
-                    on.append(vector_env(url, c, args.steps, cache=Path(tmp) / f"{repeat}.sqlite"))
-            b, a, f, o, load = (statistics.median(x) for x in (bare, aio, off, on, server_load))
-            print(f"| {latency:g} s | {c} | {c / latency:.0f} | {b:.1f} | {load:.0%} | {a:.1f} | {f:.1f} | {o:.1f} "
-                  f"| {f / b:.2f} | {o / b:.2f} | {f / a:.2f} |", flush=True)
-        finally:
-            server.terminate()
+        bare, aio, off, on, server_load = [], [], [], [], []
+        with server_process(latency, "The answer is 3.") as (url, server), tempfile.TemporaryDirectory() as tmp:
+            for repeat in range(args.repeats):  # interleaved, so drifts hit all four alike
+                began, cpu = time.perf_counter(), cpu_seconds(server.pid)
+                bare.append(bare_sdk(url, prompts, c))
+                server_load.append((cpu_seconds(server.pid) - cpu) / (time.perf_counter() - began))
+                aio.append(bare_sdk(url, prompts, c, aiohttp=True))
+                off.append(vector_env(url, c, args.steps, cache=False))
+                on.append(vector_env(url, c, args.steps, cache=Path(tmp) / f"{repeat}.sqlite"))
+        b, a, f, o, load = (statistics.median(x) for x in (bare, aio, off, on, server_load))
+        print(f"| {latency:g} s | {c} | {c / latency:.0f} | {b:.1f} | {load:.0%} | {a:.1f} | {f:.1f} | {o:.1f} "
+              f"| {f / b:.2f} | {o / b:.2f} | {f / a:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,7 @@ local Ray (started once, before the first timing), every setting timed ``--repea
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +22,7 @@ import persuasion_gym  # noqa: F401
 from persuasion_gym.cluster import connect
 from persuasion_gym.receivers import make_receiver, open_cache
 from persuasion_gym.tables import record
+from persuasion_gym.testing import server_process
 
 
 def main() -> None:
@@ -35,21 +33,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "persuasion_gym.testing", "--port", str(port),
-                               "--latency", str(args.latency), "--text", "The answer is 3."], stdout=subprocess.PIPE)
-    server.stdout.readline()  # "serving ..." once listening
-    inner = f"openai:scripted@http://127.0.0.1:{port}/v1?max_concurrency={args.concurrency}"
-    env = gym.make("Persuasion-GSM8K-v0", split="test", max_items=args.items, featurizer="hashed",
-                   receiver=make_receiver(inner, cache=False)).unwrapped
-    cells = len(env.dataset) * len(env.signals)
-    connect(num_cpus=2)
-    settings = [("plain Receiver", inner)] + [(f"Ray, {r} replica{'s' * (r > 1)}", f"ray:{inner}&replicas={r}")
-                                              for r in (1, 2, 4)]
-    rates: dict[str, float] = {}
-    try:
+    with server_process(args.latency, "The answer is 3.") as (url, _):
+        inner = f"openai:scripted@{url}?max_concurrency={args.concurrency}"
+        env = gym.make("Persuasion-GSM8K-v0", split="test", max_items=args.items, featurizer="hashed",
+                       receiver=make_receiver(inner, cache=False)).unwrapped
+        cells = len(env.dataset) * len(env.signals)
+        connect(num_cpus=2)
+        settings = [("plain Receiver", inner)] + [(f"Ray, {r} replica{'s' * (r > 1)}", f"ray:{inner}&replicas={r}")
+                                                  for r in (1, 2, 4)]
+        rates: dict[str, float] = {}
         with tempfile.TemporaryDirectory() as tmp:
             for name, spec in settings:
                 receiver = make_receiver(spec, cache=False)  # replicas start before the clock
@@ -62,8 +54,6 @@ def main() -> None:
                     assert receiver.stats.calls == cells * (repeat + 1)
                 rates[name] = cells / statistics.median(times)
                 receiver.close()
-    finally:
-        server.terminate()
 
     print(f"Recording {cells} cells ({args.items} GSM8K items x {len(env.signals)} signals), loopback server latency "
           f"L = {args.latency:g} s, C = {args.concurrency} requests in flight per replica, median of {args.repeats}\n")

@@ -12,12 +12,13 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from persuasion_gym.testing import server_process
 
 CLI = [sys.executable, "-m", "persuasion_gym.cli.main"]
 
@@ -29,15 +30,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "persuasion_gym.testing", "--port", str(port),
-                               "--latency", str(args.latency), "--text", "The answer is 3."], stdout=subprocess.PIPE)
-    server.stdout.readline()
-    spec = f"openai:scripted@http://127.0.0.1:{port}/v1?max_concurrency={args.concurrency}"
-
-    def run(cache: Path, out: Path, kill_after: float | None = None) -> tuple[float, dict | None]:
+    def run(spec: str, cache: Path, out: Path, kill_after: float | None = None) -> tuple[float, dict | None]:
         env = {**os.environ, "PERSUASION_GYM_CACHE_DIR": str(cache)}
         began = time.perf_counter()
         proc = subprocess.Popen([*CLI, "record", "--receiver", spec, "--n-items", str(args.items), "--out", str(out)],
@@ -50,15 +43,13 @@ def main() -> None:
         stdout, _ = proc.communicate()
         return time.perf_counter() - began, json.loads(stdout)
 
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            tmp = Path(tmp)
-            whole, summary = run(tmp / "a", tmp / "a.npz")
-            first, _ = run(tmp / "b", tmp / "b.npz", kill_after=whole / 2)
-            second, resumed = run(tmp / "b", tmp / "b.npz")
-            rerun, cached = run(tmp / "a", tmp / "c.npz")  # the fixed cost: start-up, all cached
-    finally:
-        server.terminate()
+    with server_process(args.latency, "The answer is 3.") as (url, _), tempfile.TemporaryDirectory() as tmp:
+        spec = f"openai:scripted@{url}?max_concurrency={args.concurrency}"
+        folder = Path(tmp)
+        whole, summary = run(spec, folder / "a", folder / "a.npz")
+        first, _ = run(spec, folder / "b", folder / "b.npz", kill_after=whole / 2)
+        second, resumed = run(spec, folder / "b", folder / "b.npz")
+        rerun, cached = run(spec, folder / "a", folder / "c.npz")  # the fixed cost: start-up, all cached
     cells = summary["cells"]
     print(f"Recording {cells} cells, loopback latency {args.latency:g} s, concurrency {args.concurrency}\n")
     print("| recording | wall time (s) | Receiver calls | ratio to uninterrupted |")

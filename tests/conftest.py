@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import tablekit
 from persuasion_gym.testing import ScriptedChatServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,6 +70,12 @@ def make_server() -> Iterator[Callable[..., ScriptedChatServer]]:
 def gold_server(make_server, gold_by_question) -> ScriptedChatServer:
     """Answers every GSM8K question correctly, in prose."""
     return make_server(lambda m: f"Let me think. The answer is {gold_by_question[question_of(m)]}.")
+
+
+@pytest.fixture
+def rule_tables(tmp_path: Path) -> tuple[Path, Path]:
+    """Whole-split tables where "how many" questions need signal 1 and the others signal 2."""
+    return tablekit.rule_tables(tmp_path)
 
 
 @pytest.fixture(scope="session")

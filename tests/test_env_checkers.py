@@ -77,11 +77,18 @@ def test_sb3_checker_passes_on_a_fresh_env(env_id, action_type, make_server, tmp
     sb3_check_env(fresh_env(env_id, action_type, server.url, tmp_path).unwrapped, warn=True)
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True,
-                   reason="SB3's checker probes actions with np.isnan (VecCheckNan), which no text action passes; "
-                          "SB3 has no text action spaces to train on either")
-def test_sb3_checker_on_text_actions(make_server, tmp_path):
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+@pytest.mark.filterwarnings("ignore:.*sandbox.*:RuntimeWarning")
+@pytest.mark.parametrize("env_id", [env_id for env_id, action_type in CASES if action_type == "text"])
+def test_sb3_checker_in_text_mode_passes_all_but_its_nan_probe(env_id, make_server, tmp_path):
+    """SB3 has no text action spaces: its checker's last probe (``VecCheckNan``) calls ``np.isnan``
+    on the batch of sampled actions, which no string passes. Every check before it passes; the
+    probe's failure is pinned here, so the day SB3 takes strings this test says so."""
+    from stable_baselines3.common import env_checker as sb3
 
     server = make_server(reply)
-    sb3_check_env(fresh_env("Persuasion-GSM8K-v0", "text", server.url, tmp_path).unwrapped, warn=True)
+    env = fresh_env(env_id, "text", server.url, tmp_path).unwrapped
+    sb3._check_spaces(env)
+    env.reset(seed=0)
+    sb3._check_returned_values(env, env.observation_space, env.action_space)
+    with pytest.raises(TypeError, match="isnan"):
+        sb3.check_env(env, warn=True)

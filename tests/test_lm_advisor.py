@@ -95,8 +95,16 @@ def test_save_load_and_resume(tiny_dir, question_server, tmp_path):
     train_lm_advisor(env, str(tiny_dir), tmp_path / "run", settings, progress=False, report_to="")
     assert sorted(p.name for p in (tmp_path / "run").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     settings.steps = 6
+    calls = question_server.count
     record = train_lm_advisor(env, str(tiny_dir), tmp_path / "run", settings, resume=True, progress=False, report_to="")
     assert record["resumed_from"].endswith("checkpoint-4") and record["steps"] == 6
+    assert record["receiver_calls"] == question_server.count - calls > 0  # this run's calls, not the Receiver's life
+    # Resumed when it is done already: nothing trains, nothing is asked, the record stands.
+    calls, advisor = question_server.count, LMAdvisor.load(str(tiny_dir))
+    again = train_lm_advisor(env, advisor, tmp_path / "run", settings, resume=True, progress=False, report_to="")
+    assert again == json.loads((tmp_path / "run" / "training.json").read_text()) and again["steps"] == 6
+    assert question_server.count == calls and not (tmp_path / "run" / "checkpoint-7").exists()
+    assert advisor.info.trained_on["steps"] == 6  # the caller's Advisor is the trained one
     trained = LMAdvisor.load(str(tmp_path / "run" / "advisor"))
     assert trained.info.trained_on["steps"] == 6
     assert trained.info.trained_on["receiver"] == {"kind": "openai", "model": "scripted", "temperature": 0.0,

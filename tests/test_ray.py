@@ -246,3 +246,36 @@ def test_an_async_vector_env_shares_the_replicas(ray_local, make_server, gold_by
     # The workers found this receiver's actors by name: no new replicas were started.
     assert len([a for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith(receiver._group)]) == 2
     receiver.close()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+def test_train_bench_and_the_lm_advisor_take_a_ray_receiver(ray_local, make_server, gold_by_question, tmp_path,
+                                                            capsys) -> None:
+    """``train`` (SB3 PPO and the LM Advisor's GRPO) and ``bench`` take a ``ray:`` spec like any other."""
+    import json
+
+    from advisorkit import build_tiny_advisor
+    from persuasion_gym.cli.main import main
+    from tests.conftest import advice_of, question_of
+
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)] if '?' in advice_of(m) else -1}.")
+    spec = f"ray:openai:scripted@{server.url}?replicas=2"
+    common = ["--receiver", spec, "--featurizer", "hashed", "--ray-address", ray_local.get_runtime_context().gcs_address]
+    advisor = tmp_path / "advisor"
+    assert main(["train", "--algo", "lm-advisor", "--advisor", str(build_tiny_advisor(tmp_path / "tiny")), *common,
+                 "--n-items", "8", "--steps", "2", "--num-generations", "4", "--save-steps", "2",
+                 "--out", str(advisor)]) == 0
+    assert '"steps": 2' in capsys.readouterr().out and server.count > 0
+    calls = server.count
+    assert main(["train", "--algo", "ppo", *common, "--n-items", "8", "--timesteps", "64", "--n-envs", "8",
+                 "--eval-items", "4", "--eval-freq", "64", "--out", str(tmp_path / "ppo")]) == 0
+    assert (tmp_path / "ppo" / "model.zip").is_file() and server.count > calls
+    bench = tmp_path / "bench"
+    assert main(["bench", *common, "--policies", "none,best-fixed,lm-advisor", "--advisor", str(advisor / "advisor"),
+                 "--n-items", "6", "--train-items", "6", "--out", str(bench)]) == 0
+    rows = {r["policy"]: r for r in json.loads((bench / "results.json").read_text())["rows"]}
+    assert set(rows) == {"none", "best-fixed", "lm-advisor"}
+    assert rows["none"]["accuracy"] == 0.0  # an empty advice holds no question mark
+    # The Ray Receiver's identity is the inner one's: the Advisor records the plain openai Receiver.
+    assert json.loads(rows["lm-advisor"]["trained_on"]) == make_receiver(f"openai:scripted@{server.url}").identity

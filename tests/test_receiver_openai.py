@@ -173,3 +173,15 @@ def test_auto_reads_the_environment(make_server, monkeypatch):
     assert make_receiver("auto", cache=False).model == "env-model"
     monkeypatch.setenv("PERSUASION_GYM_RECEIVER", f"openai:env-model@{server.url}?temperature=0.3")
     assert make_receiver("auto", cache=False).temperature == 0.3
+
+
+def test_the_server_in_its_own_process_answers_and_stops():
+    from persuasion_gym.testing import server_process
+
+    with server_process(latency_s=0.05, text="The answer is 3.") as (url, process):
+        receiver = OpenAIReceiver(model="scripted", base_url=url, cache=False)
+        assert [r.text for r in receiver.respond([prompt("a"), prompt("b")])] == ["The answer is 3."] * 2
+        receiver.close()
+    assert process.poll() is not None  # stopped on exit
+    with pytest.raises(ReceiverUnavailableError):
+        OpenAIReceiver(model="scripted", base_url=url, max_retries=0, cache=False).respond([prompt("a")])

@@ -10,27 +10,11 @@ import numpy as np
 import pytest
 
 from persuasion_gym.tables import baseline_values, load_table, policy_value
-from persuasion_gym.tasks import GSM8KTask
 
 from conftest import question_of
-from tablekit import synthetic_table
 
 pytest.importorskip("ray.rllib")
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture
-def rule_tables(tmp_path):
-    """Train and test tables where "how many" questions need signal 1 and the others signal 2."""
-    def build(split, n):
-        items = GSM8KTask().load(split, max_items=n)
-        scores = np.zeros((n, 4, 1), np.float32)
-        best = [1 if "how many" in item.text.lower() else 2 for item in items.items]
-        scores[np.arange(n), best, 0] = 1
-        path = tmp_path / f"{split}.npz"
-        synthetic_table(items, ["", "hint one", "hint two", "hint three"], scores).save(path)
-        return path
-    return build("train", 7473), build("test", 500)
 
 
 @pytest.mark.slow

@@ -8,10 +8,8 @@ from persuasion_gym.envs import PersuasionVectorEnv
 from persuasion_gym.errors import InvalidActionError
 from persuasion_gym.signals import MATH_SIGNALS
 from persuasion_gym.tables import baseline_values, load_table, policy_value
-from persuasion_gym.tasks import GSM8KTask
 
 from conftest import question_of
-from tablekit import synthetic_table
 
 
 def test_make_vec_finds_the_native_vector_env_and_batches_live_calls(make_server, gold_by_question):
@@ -35,20 +33,6 @@ def test_make_vec_finds_the_native_vector_env_and_batches_live_calls(make_server
     with pytest.raises(InvalidActionError, match="values in 0..9"):
         envs.step(np.full(8, 10))
     envs.close()
-
-
-@pytest.fixture
-def rule_tables(tmp_path):
-    """Train and test tables where "how many" questions need signal 1 and the others signal 2."""
-    def build(split, n):
-        items = GSM8KTask().load(split, max_items=n)
-        scores = np.zeros((n, 4, 1), np.float32)
-        best = [1 if "how many" in item.text.lower() else 2 for item in items.items]
-        scores[np.arange(n), best, 0] = 1
-        path = tmp_path / f"{split}.npz"
-        synthetic_table(items, ["", "hint one", "hint two", "hint three"], scores).save(path)
-        return path
-    return build("train", 7473), build("test", 500)
 
 
 def test_table_vector_env_indexes_the_table(rule_tables):

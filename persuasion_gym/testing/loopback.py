@@ -14,13 +14,16 @@ flight, and a client benchmarked against it is measured, not the server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -226,6 +229,25 @@ class ScriptedChatServer:
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+@contextlib.contextmanager
+def server_process(latency_s: float = 0.0, text: str | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The scripted server in a process of its own, so that a benchmark's client does not
+    share an interpreter with it: yields its base URL (``http://127.0.0.1:PORT/v1``) once it
+    listens, and the process; stops it on exit."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "persuasion_gym.testing", "--port", str(port), "--latency", str(latency_s)]
+    server = subprocess.Popen([*command, *(["--text", text] if text is not None else [])], stdout=subprocess.PIPE)
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "serving ..." once listening
+        yield f"http://127.0.0.1:{port}/v1", server
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

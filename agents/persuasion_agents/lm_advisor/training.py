@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -51,6 +52,16 @@ def last_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def _finished(out: Path, checkpoint: Path | None, steps: int) -> dict[str, Any] | None:
+    """The record of a run in ``out`` that already reached ``steps``, else None. (Resumed at
+    its last step, the Trainer would run one step more.)"""
+    if checkpoint is None or not (out / "training.json").is_file() or not (out / "advisor" / ADVISOR_FILE).is_file():
+        return None
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    record = json.loads((out / "training.json").read_text())
+    return record if state["global_step"] >= steps and record["steps"] >= steps else None
+
+
 def training_rows(env: PersuasionEnv, advisor: LMAdvisor, seed: int) -> list[dict[str, Any]]:
     """One prompt per training item; under the text posterior, with the item x* it observes
     (exact from a state table, else the env's estimate or a draw from the prior, fixed here)."""
@@ -66,9 +77,10 @@ def training_rows(env: PersuasionEnv, advisor: LMAdvisor, seed: int) -> list[dic
     return rows
 
 
-def _progress(total: int, env: PersuasionEnv, disable: bool, curve: list[tuple[int, float]]) -> TrainerCallback:
-    """A tqdm bar over training steps: mean reward, Receiver calls, cost. Appends each logged
-    (step, mean reward) to ``curve``."""
+def _progress(total: int, env: PersuasionEnv, disable: bool, curve: list[tuple[int, float]],
+              spent: Callable[[], tuple[int, float]]) -> TrainerCallback:
+    """A tqdm bar over training steps: mean reward, this run's Receiver calls and cost
+    (``spent``). Appends each logged (step, mean reward) to ``curve``."""
     from transformers import TrainerCallback
 
     class Callback(TrainerCallback):
@@ -87,10 +99,10 @@ def _progress(total: int, env: PersuasionEnv, disable: bool, curve: list[tuple[i
             receiver = env.receiver
             postfix = {"reward": f"{logs['reward']:.3f}"}
             if receiver is not None:
-                stats = receiver.stats
-                postfix["calls"] = f"{stats.calls}"
+                calls, cost = spent()
+                postfix["calls"] = f"{calls}"
                 if receiver.price_in or receiver.price_out:
-                    postfix["cost"] = f"${stats.cost_usd:.4f}"
+                    postfix["cost"] = f"${cost:.4f}"
             if self.bar is not None:
                 self.bar.set_postfix(postfix, refresh=False)
                 self.bar.n = state.global_step
@@ -119,6 +131,19 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     out = Path(out)
     core = cast(PersuasionEnv, env.unwrapped)
     source = advisor if isinstance(advisor, str) else advisor.info.source
+    checkpoint = last_checkpoint(out) if resume else None
+    if resume and checkpoint is None:
+        print(f"no checkpoint in {out}: starting afresh")
+    finished = _finished(out, checkpoint, settings.steps)
+    if finished is not None:
+        print(f"{out / 'advisor'} has trained for {finished['steps']} steps already: nothing to do "
+              "(raise the steps to train on)")
+        if isinstance(advisor, LMAdvisor):  # the caller's Advisor becomes the trained one, as after training
+            trained = LMAdvisor.load(str(out / "advisor"), device=advisor.device)
+            advisor.model, advisor.info = trained.model, trained.info
+            if isinstance(core.protocol, TextPosteriorProtocol):
+                core.protocol.scheme = advisor
+        return finished
     if isinstance(advisor, str):
         advisor = LMAdvisor.load(advisor)
     start = out / "start"
@@ -127,9 +152,6 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     advisor.model.config._name_or_path = str(start)  # TRL rebuilds the reference model from this path
     if isinstance(core.protocol, TextPosteriorProtocol):
         core.protocol.scheme = advisor  # the committed scheme is the Advisor being trained
-    checkpoint = last_checkpoint(out) if resume else None
-    if resume and checkpoint is None:
-        print(f"no checkpoint in {out}: starting afresh")
     config = GRPOConfig(
         output_dir=str(out), max_steps=settings.steps,
         per_device_train_batch_size=settings.items_per_step * settings.num_generations,
@@ -149,7 +171,14 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
                                  task_type="CAUSAL_LM")
     reward = PersuasionReward(core, advisor.template, seed=settings.seed)
     curve: list[tuple[int, float]] = []
-    bar = _progress(settings.steps, core, not progress, curve)
+    # The Receiver may have served others before (a recording, an earlier run): count this run only.
+    stats = core.receiver.stats if core.receiver is not None else None
+    before = (stats.calls, stats.cost_usd) if stats else (0, 0.0)
+
+    def spent() -> tuple[int, float]:
+        return (stats.calls - before[0], stats.cost_usd - before[1]) if stats else (0, 0.0)
+
+    bar = _progress(settings.steps, core, not progress, curve, spent)
     # TRL types a reward function's result as an invariant list[float | None]; ours is list[float].
     trainer = GRPOTrainer(model=advisor.model, reward_funcs=reward, args=config,  # type: ignore[arg-type]
                           train_dataset=Dataset.from_list(training_rows(core, advisor, settings.seed)),
@@ -167,10 +196,9 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
                                "protocol": core.protocol.name, "steps": int(trainer.state.global_step),
                                "dataset_sha256": core.dataset.sha256}
     advisor.save_pretrained(out / "advisor")
-    stats = core.receiver.stats if core.receiver is not None else None
+    calls, cost = spent()
     record = {"source": source, "settings": settings.__dict__, "steps": int(trainer.state.global_step),
               "resumed_from": str(checkpoint) if checkpoint else None, "seconds": time.perf_counter() - began,
-              "curve": curve, "receiver_calls": stats.calls if stats else 0,
-              "cost_usd": stats.cost_usd if stats else 0.0, "provenance": core.provenance()}
+              "curve": curve, "receiver_calls": calls, "cost_usd": cost, "provenance": core.provenance()}
     (out / "training.json").write_text(json.dumps(record, indent=2, default=str))
     return record
