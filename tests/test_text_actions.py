@@ -252,6 +252,9 @@ def test_online_states_are_drawn_from_the_prior_until_seen(state_server):
     # Each episode shows the item it names; those that were right fix their question's state.
     _, _, _, _, step = envs.step(tuple(f"x={x}" for x in info["observed_index"]))
     right = step["information_index"] == theta
+    assert list(step["information_item"]) == [ITEMS[x] for x in step["information_index"]]
+    np.testing.assert_array_equal(step["log_likelihoods"], Revealing().log_likelihoods(
+        None, [f"x={x}" for x in info["observed_index"]], ITEMS))
     protocol = envs.unwrapped.env.protocol
     assert (protocol.estimate.state_of(np.arange(30))[right] == theta[right]).all()
     assert env.reset(seed=0)[1]["observed_known"] is False

@@ -32,6 +32,8 @@ def test_make_vec_finds_the_native_vector_env_and_batches_live_calls(make_server
         envs.step(np.zeros(7, dtype=int))
     with pytest.raises(InvalidActionError, match="values in 0..9"):
         envs.step(np.full(8, 10))
+    with pytest.raises(InvalidActionError, match=r"are texts.*action_type='text'"):
+        envs.step(tuple("abcdefgh"))
     envs.close()
 
 

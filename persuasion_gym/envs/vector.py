@@ -100,6 +100,9 @@ class PersuasionVectorEnv(VectorEnv):
         }
         if batch.beliefs is not None:
             info["posterior" if self.env.protocol.name == "posterior" else "prior"] = batch.beliefs
+            info["information_item"] = np.array([self.env.signals[c] for c in batch.chosen], dtype=object)
+        if batch.log_likelihoods is not None:
+            info["log_likelihoods"] = batch.log_likelihoods
         if batch.outcomes is not None:
             info["response"] = np.array([o.response for o in batch.outcomes], dtype=object)
             info["answer"] = np.array([o.answer for o in batch.outcomes], dtype=object)
@@ -127,6 +130,11 @@ class PersuasionVectorEnv(VectorEnv):
             return np.array([self.env._check_text(a) for a in actions], dtype=object)
         array = np.asarray(actions)
         n = int(cast(spaces.Discrete, self.single_action_space).n)
+        if array.dtype.kind in "USO" and any(isinstance(a, str) for a in np.ravel(array)):
+            raise InvalidActionError(
+                f"actions {actions!r} are texts: this vector env takes signal indices; pass an integer array of "
+                f"shape ({self.num_envs},) with values in 0..{n - 1}, or make it with action_type='text' to send texts"
+            )
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or not ((0 <= array) & (array < n)).all():
             raise InvalidActionError(
                 f"actions {actions!r} are not {self.num_envs} signal indices: pass an integer array of "
