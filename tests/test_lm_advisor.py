@@ -66,6 +66,11 @@ def test_the_reward_function_plays_completions_through_the_env(question_server):
     assert reward(prompts=["p"], completions=[[{"role": "assistant", "content": "ok?"}]], item_index=[2]) == [1.0]
     with pytest.raises(ConfigError, match="action_type='text'"):
         PersuasionReward(text_env(question_server, action_type="index"))
+    # Completions are cut to what the env's action space admits, never sent as invalid actions.
+    narrow = PersuasionReward(text_env(question_server, max_items=5, max_signal_length=10,
+                                       signal_charset="abcdefghijklmnopqrstuvwxyz ?"))
+    assert narrow(prompts=["p"], completions=["Why? Is it 5? Think it over."], item_index=[0]) == [1.0]
+    assert narrow.last["signals"] == ["Why? Is it"]  # 10 characters of the charset, the 5 dropped
 
 
 def test_the_template_cleans_completions_into_admissible_signals():

@@ -186,8 +186,10 @@ def run_benchmark(
             if path.is_file():
                 runs.append(json.loads(path.read_text()))
                 continue
-            run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress,
-                             (policy_options or {}).get(name))
+            options = dict((policy_options or {}).get(name) or {})
+            if name == "lm-advisor" and "out" in options:  # each setting trains its own Advisor, resumably
+                options["out"] = str(Path(options["out"]) / slug(setting.key))
+            run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress, options)
             run["setting"] = setting.__dict__
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(run))

@@ -131,6 +131,7 @@ def _advisor_training(args: argparse.Namespace):
 def _train_lm_advisor(args: argparse.Namespace) -> int:
     """GRPO on the Receiver's rewards; shows the signals it writes before and after."""
     import gymnasium as gym
+    import numpy as np
 
     import persuasion_gym  # noqa: F401  (registers the envs)
     from persuasion_agents.lm_advisor import AdvisorTemplate, LMAdvisor
@@ -143,13 +144,19 @@ def _train_lm_advisor(args: argparse.Namespace) -> int:
     if args.protocol == "posterior":
         kwargs.update(scheme=advisor, state_table=args.state_table)
     env = gym.make(args.env, **kwargs)
-    receiver = cast("PersuasionEnv", env.unwrapped).receiver
-    held_out = cast("PersuasionEnv", gym.make(args.env, receiver=receiver, split=args.eval_split, max_items=3,
-                                              featurizer="hashed").unwrapped).dataset.texts
-    before = advisor.write(held_out)
+    core = cast("PersuasionEnv", env.unwrapped)
+    if args.protocol == "posterior":  # the prompt holds the item x* the Advisor observes: show training items
+        first = np.arange(min(3, len(core.dataset)))
+        shown = [core.dataset.texts[i] for i in first]
+        items = list(core.observed_items(first, np.random.default_rng(args.seed))["observed_item"])
+        print("signals for three training items, each with the item x* the Advisor observes")
+    else:
+        shown, items = cast("PersuasionEnv", gym.make(args.env, receiver=core.receiver, split=args.eval_split,
+                                                      max_items=3, featurizer="hashed").unwrapped).dataset.texts, None
+    before = advisor.write(shown, items=items)
     record = train_lm_advisor(env, advisor, args.out, _advisor_training(args), resume=args.resume)
-    after = LMAdvisor.load(str(Path(args.out) / "advisor")).write(held_out)
-    for question, old, new in zip(held_out, before, after, strict=True):
+    after = LMAdvisor.load(str(Path(args.out) / "advisor")).write(shown, items=items)
+    for question, old, new in zip(shown, before, after, strict=True):
         print(f"\n{question[:100]}...\n  before: {old!r}\n  after:  {new!r}")
     print(json.dumps({k: v for k, v in record.items() if k not in ("curve", "provenance")}, indent=2, default=str))
     print(f"advisor: {Path(args.out) / 'advisor'}  TensorBoard: {args.out}/runs")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,12 @@ class AdvisorTemplate:
         if item is not None:
             user += self.observed.format(item=item or "(no advice)")
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+    def within(self, space: Any) -> AdvisorTemplate:
+        """This template, narrowed to what a text action space admits (its length limit and
+        charset), so that every cleaned signal is a valid action of that env."""
+        charset = "".join(c for c in self.charset if c in space.character_set)
+        return replace(self, max_chars=min(self.max_chars, space.max_length), charset=charset)
 
     def clean(self, completion: str) -> str:
         """The signal sent for a completion: its first non-empty line, within the charset and

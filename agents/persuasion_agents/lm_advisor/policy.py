@@ -48,7 +48,9 @@ class LMAdvisorPolicy(Policy):
         """Train by GRPO against ``env``'s Receiver on its items (``training.steps`` steps)."""
         if not self.needs_training:
             return
-        record = train_lm_advisor(text_twin(env), self.advisor, self.out, self.training, progress=progress)
+        # An interrupted benchmark trains on from its last checkpoint; a finished one is not redone.
+        record = train_lm_advisor(text_twin(env), self.advisor, self.out, self.training, resume=True,
+                                  progress=progress)
         self.curve = record["curve"]
         self.needs_training = False
 

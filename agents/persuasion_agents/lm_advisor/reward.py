@@ -33,7 +33,8 @@ class PersuasionReward:
 
     Args:
         env: a persuasion env (or a wrapper of one) made with ``action_type="text"``.
-        template: turns a completion into the signal sent (default: the Advisor's default).
+        template: turns a completion into the signal sent (default: the Advisor's default),
+            narrowed to the env's text action space (its length limit and charset).
         seed: seeds the env's draws (information items, samples) made for these rewards.
 
     ``calls`` counts the batches; ``last`` keeps the last batch's signals, rewards and info.
@@ -47,7 +48,8 @@ class PersuasionReward:
             raise ConfigError(f"PersuasionReward needs a persuasion env, not {type(core).__name__}")
         if core.action_type != "text":
             raise ConfigError("PersuasionReward sends the Advisor's texts: make the env with action_type='text'")
-        self.env, self.template = core, template or AdvisorTemplate()
+        # What the Advisor writes is cut to what this env admits, so training never sends an invalid action.
+        self.env, self.template = core, (template or AdvisorTemplate()).within(core.action_space)
         self.rng = np.random.default_rng(seed)
         self.batches = 0
         self.last: dict[str, Any] = {}
