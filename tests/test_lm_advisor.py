@@ -67,10 +67,12 @@ def test_the_reward_function_plays_completions_through_the_env(question_server):
     with pytest.raises(ConfigError, match="action_type='text'"):
         PersuasionReward(text_env(question_server, action_type="index"))
     # Completions are cut to what the env's action space admits, never sent as invalid actions.
-    narrow = PersuasionReward(text_env(question_server, max_items=5, max_signal_length=10,
-                                       signal_charset="abcdefghijklmnopqrstuvwxyz ?"))
-    assert narrow(prompts=["p"], completions=["Why? Is it 5? Think it over."], item_index=[0]) == [1.0]
-    assert narrow.last["signals"] == ["Why? Is it"]  # 10 characters of the charset, the 5 dropped
+    narrow_env = text_env(question_server, max_items=5, max_signal_length=10, signal_charset="abcdefghijklmnopqrstuvwxyz ?")
+    narrow = PersuasionReward(narrow_env)
+    assert narrow(prompts=["p"], completions=["why? is it 5? think it over."], item_index=[0]) == [1.0]
+    assert narrow.last["signals"] == ["why? is it"]  # 10 characters, the "5" dropped
+    assert narrow(prompts=["p"], completions=["Why 5 ~ 6?"], item_index=[0]) == [1.0]
+    assert narrow_env.action_space.contains(narrow.last["signals"][0])
 
 
 def test_the_template_cleans_completions_into_admissible_signals():
