@@ -81,3 +81,24 @@ def test_lm_advisor_cli_errors(two_receivers, tmp_path, capsys):
                  "--out", str(tmp_path / "b")]) == 2
     assert "text actions on a recorded table" in capsys.readouterr().err
     assert GSM8KTask().load("test", max_items=1)  # the data are there: the errors above are the Advisor's
+
+
+def test_compare_trains_an_untrained_advisor_first_and_counts_what_each_arm_cost(two_receivers, tmp_path, capsys):
+    alpha, _ = two_receivers
+    out = tmp_path / "paper"
+    command = ["compare", "--advisor", str(build_tiny_advisor(tmp_path / "tiny")),
+               "--receiver", f"openai:alpha@{alpha.url}?price_in=1&price_out=2", "--n-items", "4", "--train-items", "4",
+               "--steps", "2", "--num-generations", "4", "--out", str(out)]
+    assert main(command) == 0
+    assert "untrained: training it against this Receiver first" in capsys.readouterr().err
+    assert LMAdvisor.load(str(out / "lm-advisor" / "advisor")).info.trained_on["steps"] == 2
+    rows = {r["policy"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert json.loads(rows["direct (lm-advisor)"]["trained_on"])["model"] == "alpha"
+    assert all(row["tokens"] > 0 for row in rows.values())
+    assert rows["none"]["receiver_calls"] == 4 and rows["none"]["cost_usd"] > 0  # 4 held-out empty-signal cells
+    calls = alpha.count
+    assert main(command) == 0  # trained and cached: nothing is paid again
+    assert alpha.count == calls
+    again = {r["policy"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert all(row["receiver_calls"] == 0 and row["cost_usd"] == 0 for row in again.values())
+    assert [row["tokens"] for row in again.values()] == [row["tokens"] for row in rows.values()]
