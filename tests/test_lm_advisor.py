@@ -137,6 +137,53 @@ def test_the_advisor_is_the_scheme_of_the_text_posterior(tiny_dir, question_serv
     assert env.unwrapped.provenance()["scheme"]["kind"] == "lm-advisor"
 
 
+def test_lora_training_saves_merged_weights_and_resumes(tiny_dir, question_server, tmp_path):
+    env = text_env(question_server, max_items=16)
+    settings = AdvisorTraining(steps=2, items_per_step=2, num_generations=4, learning_rate=1e-2, save_steps=2,
+                               lora=True, lora_rank=4)
+    train_lm_advisor(env, str(tiny_dir), tmp_path / "run", settings, progress=False, report_to="")
+    settings.steps = 4
+    record = train_lm_advisor(env, str(tiny_dir), tmp_path / "run", settings, resume=True, progress=False,
+                              report_to="")
+    assert record["resumed_from"].endswith("checkpoint-2") and record["steps"] == 4
+    saved = tmp_path / "run" / "advisor"
+    assert not (saved / "adapter_config.json").exists()  # merged: a plain model, loadable without peft
+    trained, start = LMAdvisor.load(str(saved)), LMAdvisor.load(str(tiny_dir))
+    assert trained.info.trained_on["steps"] == 4
+    changed = [name for name, weight in trained.model.state_dict().items()
+               if not np.allclose(weight.numpy(), start.model.state_dict()[name].numpy())]
+    assert changed and all("proj" in name for name in changed)  # only the adapted linear layers moved
+
+
+def test_training_under_the_text_posterior_with_the_advisor_as_the_scheme(tiny_dir, make_server, tmp_path):
+    from persuasion_gym.receivers import make_receiver
+    from persuasion_gym.tables import record as record_table
+
+    items = ["use plan A", "use plan B", "use plan C"]
+    questions = GSM8KTask().load("train", max_items=8).items
+    theta = {q.text: k % 3 for k, q in enumerate(questions)}
+    gold = {q.text: q.gold for q in questions}
+    def reply(messages):  # right only when the item the Receiver reads (the advice's last line) is the state
+        question = question_of(messages)
+        return f"The answer is {gold[question] if advice_of(messages).split(chr(10))[-1] == items[theta[question]] else -1}."
+
+    server = make_server(reply)
+    states = tmp_path / "states.npz"
+    record_table(GSM8KTask(), make_receiver(f"openai:scripted@{server.url}"), GSM8KTask().load("train", max_items=8),
+                 items, out=states)
+    advisor = LMAdvisor.load(str(tiny_dir))
+    env = gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{server.url}", max_items=8, featurizer="hashed",
+                   action_type="text", signals=items, protocol="posterior", scheme=advisor, state_table=str(states))
+    asked = server.count
+    settings = AdvisorTraining(steps=2, items_per_step=2, num_generations=4, save_steps=2)
+    result = train_lm_advisor(env, advisor, tmp_path / "run", settings, progress=False, report_to="")
+    assert result["steps"] == 2 and result["receiver_calls"] == server.count - asked > 0
+    assert env.unwrapped.protocol.scheme is advisor  # the committed scheme is the Advisor being trained
+    # The Receiver read each signal with an item drawn from its posterior: the advice's last line.
+    assert all(advice_of(r["messages"]).split("\n")[-1] in items for r in server.requests[-(server.count - asked):])
+    assert LMAdvisor.load(str(tmp_path / "run" / "advisor")).info.trained_on["protocol"] == "posterior"
+
+
 def test_bad_advisor_sources_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match="no model directory"):
         LMAdvisor.load(str(tmp_path / "missing"))
