@@ -32,9 +32,31 @@ def reply(messages: list[dict[str, str]]) -> str:
     return "```python\ndef add(a, b):\n    return a + b\n```\nThe answer is 2."
 
 
-def fresh_env(env_id: str, action_type: str, url: str, tmp_path) -> gym.Env:
+class FixedScheme:
+    """A text scheme that reads nothing: the same finite log-likelihoods for every signal."""
+
+    def log_likelihoods(self, questions, signals, items) -> np.ndarray:
+        return np.tile(np.log(np.linspace(1.0, 2.0, len(items))), (len(signals), 1))
+
+
+# Every protocol besides the default (``direct``, in CASES), on the envs a protocol applies to:
+# the online ones (``posterior``) learn across episodes, which a seeded reset must start afresh.
+PROTOCOL_CASES = [
+    *[("Persuasion-GSM8K-v0", protocol, action_type) for protocol in ("none", "prior", "posterior")
+      for action_type in ("index", "text")],
+    *[("Persuasion-Table-v0", protocol, "index") for protocol in ("none", "prior", "posterior")],
+]
+
+
+def protocol_kwargs(protocol: str, action_type: str) -> dict:
+    # Text signals under ``posterior`` take the Advisor as the committed scheme.
+    scheme = {"scheme": FixedScheme()} if protocol == "posterior" and action_type == "text" else {}
+    return {"protocol": protocol, **scheme}
+
+
+def fresh_env(env_id: str, action_type: str, url: str, tmp_path, **kwargs) -> gym.Env:
     receiver = f"openai:scripted@{url}"
-    common = {"featurizer": "hashed", "action_type": action_type}
+    common = {"featurizer": "hashed", "action_type": action_type, **kwargs}
     if env_id == "Persuasion-GSM8K-v0":
         return gym.make(env_id, receiver=receiver, split="test", max_items=6, **common)
     if env_id == "Persuasion-HumanEval-v0":
@@ -50,7 +72,7 @@ def fresh_env(env_id: str, action_type: str, url: str, tmp_path) -> gym.Env:
         items = GSM8KTask().load("test", max_items=6)
         scores = np.random.default_rng(0).integers(0, 2, size=(6, 3, 2)).astype(np.float32)
         synthetic_table(items, ["", "a", "b"], scores).save(tmp_path / "table.npz")
-        return gym.make(env_id, table=str(tmp_path / "table.npz"), featurizer="hashed")
+        return gym.make(env_id, table=str(tmp_path / "table.npz"), featurizer="hashed", **kwargs)
     return gym.make(env_id)
 
 
@@ -75,6 +97,26 @@ def test_sb3_checker_passes_on_a_fresh_env(env_id, action_type, make_server, tmp
 
     server = make_server(reply)
     sb3_check_env(fresh_env(env_id, action_type, server.url, tmp_path).unwrapped, warn=True)
+
+
+@pytest.mark.parametrize(("env_id", "protocol", "action_type"), PROTOCOL_CASES)
+def test_gymnasium_checker_passes_on_a_fresh_env_under_every_protocol(env_id, protocol, action_type, make_server,
+                                                                      tmp_path):
+    server = make_server(reply)
+    env = fresh_env(env_id, action_type, server.url, tmp_path, **protocol_kwargs(protocol, action_type))
+    check_env(env.unwrapped, skip_render_check=True)  # a seeded reset restarts what the protocol learned
+    if env_id != "Persuasion-Table-v0":
+        assert server.count > 0
+
+
+@pytest.mark.parametrize(("env_id", "protocol", "action_type"),
+                         [case for case in PROTOCOL_CASES if case[2] == "index"])
+def test_sb3_checker_passes_on_a_fresh_env_under_every_protocol(env_id, protocol, action_type, make_server, tmp_path):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    server = make_server(reply)
+    env = fresh_env(env_id, action_type, server.url, tmp_path, **protocol_kwargs(protocol, action_type))
+    sb3_check_env(env.unwrapped, warn=True)
 
 
 @pytest.mark.filterwarnings("ignore:.*sandbox.*:RuntimeWarning")

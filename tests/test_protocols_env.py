@@ -98,3 +98,46 @@ def test_prior_and_none_protocols(state_table, make_server):
         gym.make("Persuasion-Table-v0", table=str(path), featurizer="hashed", protocol="posterior", scheme=np.eye(3))
     with pytest.raises(ConfigError, match="apply to the posterior protocol"):
         gym.make("Persuasion-Table-v0", table=str(path), featurizer="hashed", n_signals=2)
+
+
+def test_a_seeded_reset_starts_the_online_scheme_afresh(state_table):
+    path, theta = state_table
+    env = gym.make("Persuasion-Table-v0", table=str(path), featurizer="hashed", protocol="posterior")
+    protocol = env.unwrapped.protocol
+    env.reset(seed=0)
+    first = env.step(1)[4]
+    for _ in range(20):
+        env.reset()  # an unseeded reset keeps learning: online persuasion over the env's life
+        env.step(1)
+    assert protocol.counts.sum() == 21
+    env.reset(seed=0)  # a fresh run: the same seed, the same episode as the first
+    assert protocol.counts.sum() == 0
+    assert (protocol.state_of(np.arange(40)) == theta).all()  # a table's states are given, not learned
+    again = env.step(1)[4]
+    np.testing.assert_array_equal(again["posterior"], first["posterior"])
+    assert again["information_index"] == first["information_index"]
+    # The native vector env shares the protocol: its seeded reset restarts it as well.
+    envs = gym.make_vec("Persuasion-Table-v0", num_envs=4, table=str(path), featurizer="hashed", protocol="posterior")
+    shared = envs.unwrapped.env.protocol
+    envs.reset(seed=0)
+    envs.step(np.ones(4, dtype=np.int64))
+    envs.reset()
+    assert shared.counts.sum() == 4
+    envs.reset(seed=1)
+    assert shared.counts.sum() == 0
+
+
+def test_a_seeded_reset_forgets_the_online_state_estimates(make_server, gold_by_question):
+    from conftest import question_of
+
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.")
+    env = gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{server.url}", featurizer="hashed",
+                   max_items=5, signals=["", "p", "q"], protocol="posterior", scheme=np.eye(3))
+    protocol = env.unwrapped.protocol
+    env.reset(seed=0, options={"item_index": 0})
+    env.step(1)
+    env.reset()
+    assert protocol.state_of(np.array([0]))[0] >= 0  # one cell of item 0 seen: its state estimated
+    env.reset(seed=0)
+    assert (protocol.state_of(np.arange(5)) == -1).all()
+    np.testing.assert_array_equal(protocol.scheme, np.eye(3))  # a given scheme stays

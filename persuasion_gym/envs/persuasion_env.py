@@ -65,6 +65,14 @@ class PersuasionEnv(gym.Env):
     """An Advisor sends a signal about a task item; the Receiver answers; the answer is scored.
 
     See ``GSM8KEnv`` for the full description of spaces, reward and arguments.
+
+    What the env learns online persists across episodes: under ``protocol="posterior"`` the
+    Receiver's estimate of the Advisor's scheme (from past (state, signal) pairs) and the
+    online state estimates, and which sample of a cell the next visit asks for. ``reset()``
+    keeps it (online persuasion over the env's life); ``reset(seed=s)`` starts a fresh run and
+    forgets it, so what follows depends on ``s`` alone, as Gymnasium's checker expects (the
+    classic games env does the same with its Receiver's frequencies). A given ``scheme=``,
+    known states (a table) and the prior stay. The native vector env's seeded reset does the same.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
@@ -195,8 +203,7 @@ class PersuasionEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         if seed is not None:
-            # Which sample of a cell a visit draws is part of the seeded random process.
-            self._visits.clear()
+            self._start_afresh()
         options = options or {}
         if "item_index" in options:
             index = int(options["item_index"])
@@ -209,6 +216,14 @@ class PersuasionEnv(gym.Env):
         self._item_index, self._last = index, None
         self._observed = self.observed_items(np.array([index]), self.np_random, one=True)
         return self._observation(index), {**self._item_info(index), **self._observed}
+
+    def _start_afresh(self) -> None:
+        """A seeded reset starts a fresh run, so that what follows depends on the seed alone:
+        forget what the env learned online (the Receiver's estimate of the scheme, the state
+        estimates) and which sample of a cell the next visit draws. The native vector env's
+        seeded reset calls it too: it shares the protocol."""
+        self._visits.clear()
+        self.protocol.reset()
 
     def step(self, action):
         if self._item_index is None:

@@ -28,7 +28,8 @@ class TableEnv(PersuasionEnv):
     - `max_items`: keep the table's first N items. `table_reward`: see above.
     - `protocol`, `prior`, `scheme`, `n_signals`, `alpha`: the persuasion protocol; under
       `posterior` the state of an item is its best-scoring cell and the prior defaults to the
-      states' frequencies in the table.
+      states' frequencies in the table. The online scheme persists across `reset()`;
+      `reset(seed=s)` starts it afresh (see ``PersuasionEnv``).
     - `featurizer`, `observation`, `render_mode`: as in the live env.
 
     ## Version History

@@ -64,6 +64,8 @@ class PersuasionVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
+        if seed is not None:  # a fresh run, as the single env's seeded reset starts one
+            self.env._start_afresh()
         items = (options or {}).get("item_indices")
         if items is None:
             items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)

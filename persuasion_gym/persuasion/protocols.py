@@ -72,6 +72,10 @@ class Protocol(ABC):
     ) -> None:
         """Learn from the scored episodes (the online protocols do)."""
 
+    def reset(self) -> None:  # noqa: B027 - an optional hook
+        """Forget what was learned online (the env calls it on a seeded reset, a fresh run);
+        what was given (a fixed scheme, known states, the prior) stays."""
+
 
 class DirectProtocol(Protocol):
     name = "direct"
@@ -109,7 +113,8 @@ class PosteriorProtocol(Protocol):
             the Advisor pool states).
         prior: mu_0 over the information items.
         scheme: a fixed (m, K) committed scheme, or None to estimate it online as the
-            Dirichlet(alpha)-smoothed counts of (state, signal) over past episodes.
+            Dirichlet(alpha)-smoothed counts of (state, signal) over past episodes (since the
+            last ``reset()``, which a seeded env reset calls).
         states: theta(q) per task item when known (from a table), else None: then theta(q) is
             estimated as the information item with the best running mean reward seen for q
             (ties to the lowest index); episodes whose state is still unknown do not update
@@ -159,6 +164,10 @@ class PosteriorProtocol(Protocol):
         known = theta >= 0
         np.add.at(self.counts, (theta[known], actions[known]), 1)
 
+    def reset(self) -> None:
+        self.counts[:] = 0
+        self.estimate.reset()
+
 
 class StateEstimate:
     """theta(q): exact when given (a table's best cells), else online, the information item
@@ -184,6 +193,12 @@ class StateEstimate:
             shown = chosen >= 0
             np.add.at(self._sums, (items[shown], chosen[shown]), rewards[shown])
             np.add.at(self._seen, (items[shown], chosen[shown]), 1)
+
+    def reset(self) -> None:
+        """Forget the rewards seen (given states stay)."""
+        if self._sums is not None and self._seen is not None:
+            self._sums[:] = 0
+            self._seen[:] = 0
 
 
 class TextPosteriorProtocol(Protocol):
@@ -236,6 +251,9 @@ class TextPosteriorProtocol(Protocol):
 
     def observe(self, items, actions, chosen, rewards):
         self.estimate.observe(np.asarray(items), np.asarray(chosen), np.asarray(rewards))
+
+    def reset(self) -> None:
+        self.estimate.reset()
 
 
 PROTOCOLS = ("direct", "posterior", "prior", "none")
