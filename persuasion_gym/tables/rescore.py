@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import persuasion_gym
-from persuasion_gym.errors import DataError
+from persuasion_gym.errors import ConfigError, DataError
+from persuasion_gym.sandbox import Limits, Sandbox
 from persuasion_gym.tables.table import ResponseTable, load_table
 from persuasion_gym.tables.values import baseline_values
-from persuasion_gym.tasks import TASKS, CodeTask, Dataset, Task, make_task
+from persuasion_gym.tasks import TASKS, CodeTask, Dataset, Task
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +37,30 @@ class Rescored:
     values_after: dict[str, Any]
 
 
-def rescore(source: str | Path | ResponseTable, task: Task | None = None, data_path: str | None = None) -> Rescored:
-    """Re-score every cell of a table from its stored responses with ``task``'s scorer
-    (default: the table's task, by name). ``data_path``: where a code task's data set is (its
-    tests are not in the table)."""
-    table = load_table(source)
-    if task is None:
-        if table.task not in TASKS:
-            raise DataError(
-                f"the table's task {table.task!r} is unknown here (known: {', '.join(TASKS)}): register it with "
-                "persuasion_gym.tasks.register_task, or pass task="
-            )
-        task = make_task(table.task)
+def rescore(source: str | Path | ResponseTable, task: Task | str | None = None, data_path: str | None = None,
+            sandbox: str | None = None) -> Rescored:
+    """Re-score every cell of a table from its stored responses with the current scorer.
+
+    ``task``: by default the table's task, rebuilt with the settings it was recorded with where
+    the task has any (code tasks: the sandbox limits); a task's name for a table that records
+    none; or a ``Task``, used as it is. ``data_path``: where a code task's data set is (its tests
+    are not in the table). ``sandbox``: code tasks, ``"local"`` (default) or ``"ray"``."""
+    name = task if isinstance(task, str) else None if task is None else task.name
+    table = load_table(source, task=name)
+    if not table.meta.get("task"):  # a table passed in as it is
+        if name is None:
+            raise DataError("the table records no task: name it, rescore(table, task=NAME) (gsm8k, math, "
+                            "humaneval, mbpp or a registered task)")
+        table = replace(table, meta={**table.meta, "task": name})
+    if isinstance(task, str) and table.task != task:
+        raise DataError(f"the table was recorded on task {table.task!r}, not {task!r}: drop --task (task=), "
+                        "or name the table's own task")
+    if isinstance(task, Task):
+        if sandbox is not None:
+            raise ConfigError("sandbox= is for the task rescore rebuilds from the table; a Task passed in keeps "
+                              "its own sandbox: build it with the sandbox to use, or drop sandbox=")
+    else:
+        task = _recorded_task(table, sandbox)
     n, k, s = table.scores.shape
     if not _complete(table.responses, n, k, s):
         raise DataError(
@@ -83,6 +96,51 @@ def rescore(source: str | Path | ResponseTable, task: Task | None = None, data_p
         values_before=baseline_values(table),
         values_after=baseline_values(rescored),
     )
+
+
+def _recorded_task(table: ResponseTable, sandbox: str | None) -> Task:
+    """The table's task as it was recorded: a code task gets a sandbox with the recorded limits
+    (a tighter timeout fails programs a default one passes), on ``sandbox`` ("local", "ray")."""
+    if table.task not in TASKS:
+        raise DataError(
+            f"the table's task {table.task!r} is unknown here (known: {', '.join(TASKS)}): register it with "
+            "persuasion_gym.tasks.register_task, or pass task="
+        )
+    task = TASKS[table.task]()
+    if not isinstance(task, CodeTask):
+        if sandbox is not None:
+            raise ConfigError(f"--sandbox is for code tasks (humaneval, mbpp), not {table.task}")
+        return task
+    recorded = table.meta.get("task_settings") or {}
+    # Any factory, classes and registered lambdas alike, builds its task with a default sandbox:
+    # replace it before the first program runs.
+    task.sandbox = _recorded_sandbox(recorded, sandbox or "local", table.meta.get("package_version"))
+    if recorded.get("sandbox") and recorded["sandbox"] != task.sandbox.isolation.name:
+        logger.warning("the table was scored under %s isolation, it is re-scored under %s",
+                       recorded["sandbox"], task.sandbox.isolation.name)
+    return task
+
+
+def _recorded_sandbox(recorded: dict[str, Any], kind: str, version: str | None) -> Sandbox:
+    limits = recorded.get("limits") or {}
+    unknown = sorted(set(limits) - {f.name for f in fields(Limits)})
+    if unknown:
+        raise DataError(f"the table's sandbox limits name {', '.join(unknown)}, unknown to persuasion-gym "
+                        f"{persuasion_gym.__version__}: re-score it with the version that recorded it ({version}), "
+                        "or pass task= a code task with the sandbox to use")
+    try:
+        recorded_limits = Limits(**limits)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"the table's sandbox limits {limits} are not valid ({exc}): record it again") from None
+    # "auto": bubblewrap where it works here, else the announced fallback; the isolation that
+    # actually ran goes into the new table's settings.
+    if kind == "ray":
+        from persuasion_gym.sandbox.on_ray import RaySandbox
+
+        return RaySandbox("auto", recorded_limits)
+    if kind != "local":
+        raise ConfigError(f"sandbox={kind!r}: use 'local' or 'ray'")
+    return Sandbox("auto", recorded_limits)
 
 
 def _complete(responses: Any, n: int, k: int, s: int) -> bool:

@@ -117,8 +117,9 @@ class ResponseTable:
         return path
 
 
-def load_table(source: str | Path | ResponseTable) -> ResponseTable:
-    """A table from its ``.npz`` file (or a table passed through)."""
+def load_table(source: str | Path | ResponseTable, task: str | None = None) -> ResponseTable:
+    """A table from its ``.npz`` file (or a table passed through). ``task``: the task's name, for
+    a table whose metadata does not record it."""
     if isinstance(source, ResponseTable):
         return source
     path = Path(source).expanduser()
@@ -126,13 +127,50 @@ def load_table(source: str | Path | ResponseTable) -> ResponseTable:
         raise DataError(f"no table at {path}: record one with `persuasion-gym record ... --out {path}`")
     try:
         with np.load(path, allow_pickle=False) as data:
+            missing = [name for name in ("meta", "texts", *_ARRAYS) if name not in data.files]
+            if missing:
+                raise DataError(f"{path} lacks the arrays {', '.join(missing)}: it is not a complete "
+                                f"persuasion-gym table; record it again with `persuasion-gym record ... --out {path}`")
             meta, texts = json.loads(str(data["meta"])), json.loads(str(data["texts"]))
-            arrays = {name: data[name] for name in ("scores", "prompt_tokens", "completion_tokens", "latency_s")}
+            arrays = {name: data[name] for name in _ARRAYS}
+    except DataError:
+        raise
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"{path} is not a persuasion-gym table ({type(exc).__name__}: {exc})") from None
+    if not isinstance(meta, dict) or not isinstance(texts, dict):
+        raise DataError(f"{path}: its meta and texts must be JSON objects; record it again with "
+                        f"`persuasion-gym record ... --out {path}`")
     if meta.get("format") != FORMAT:
         raise DataError(f"{path} has format {meta.get('format')!r}; this version reads {FORMAT}")
-    return ResponseTable(meta=meta, **texts, **arrays)
+    if task is not None and not meta.get("task"):
+        meta["task"] = task
+    _check_fields(path, meta, texts)
+    # Only the known fields: a key a later version adds must not break this one's constructor.
+    return ResponseTable(meta=meta, **{name: texts[name] for name in _TEXTS}, **arrays)
+
+
+_ARRAYS = ("scores", "prompt_tokens", "completion_tokens", "latency_s")
+_TEXTS = ("item_ids", "item_texts", "golds", "signals", "responses", "answers")
+_DATASET = ("name", "split", "source", "sha256")
+
+
+def _check_fields(path: Path, meta: dict[str, Any], texts: dict[str, Any]) -> None:
+    """A clear error for a table missing what replaying or re-scoring it needs."""
+    missing = [f"texts.{name}" for name in _TEXTS if name not in texts]
+    if not isinstance(meta.get("task"), str) or not meta["task"]:
+        missing.append("meta.task")
+    dataset = meta.get("dataset")
+    if not isinstance(dataset, dict):
+        missing.append("meta.dataset")
+    else:
+        missing += [f"meta.dataset.{name}" for name in _DATASET if name not in dataset]
+    if not missing:
+        return
+    fix = f"record it again with `persuasion-gym record ... --out {path}`"
+    if missing == ["meta.task"]:
+        fix = (f"name its task (gsm8k, math, humaneval, mbpp or a registered task): `persuasion-gym rescore {path} "
+               f"--task NAME --out NEW` or load_table(PATH, task=NAME), or {fix}")
+    raise DataError(f"{path} lacks {', '.join(missing)}, which a persuasion-gym table holds: {fix}")
 
 
 def _first_difference(a: list[str], b: list[str]) -> int:

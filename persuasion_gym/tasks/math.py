@@ -6,6 +6,7 @@ import hashlib
 import json
 import string
 from pathlib import Path
+from typing import Any
 
 from persuasion_gym.errors import DataError
 from persuasion_gym.paths import data_dir
@@ -13,7 +14,12 @@ from persuasion_gym.signals import MATH_SIGNALS
 from persuasion_gym.tasks.base import Dataset, Messages, Score, Task, TaskItem, ask, check_load_args
 from persuasion_gym.tasks.hub import content_sha256, hub_rows
 from persuasion_gym.tasks.jsonl import file_sha256, read_jsonl
-from persuasion_gym.tasks.math_answers import extract_boxed, extract_math_answer, math_answers_match
+from persuasion_gym.tasks.math_answers import (
+    extract_boxed,
+    extract_math_answer,
+    math_answers_match,
+    math_verify_version,
+)
 
 SYSTEM_PROMPT = (
     "You are a careful competition mathematician. Reason step by step, then give the final "
@@ -151,6 +157,11 @@ class MATHTask(Task):
 
     def build_messages(self, item: TaskItem, context: str = "") -> Messages:
         return ask(SYSTEM_PROMPT, f"Problem: {item.text}", context)
+
+    def settings(self) -> dict[str, Any]:
+        # Equivalent forms (\frac{\sqrt2}{2} for \frac{1}{\sqrt2}) match only with math-verify, and
+        # which ones depends on its version: the same responses can score differently.
+        return {"math_verify": math_verify_version()}
 
     def score(self, item: TaskItem, response: str) -> Score:
         answer = extract_math_answer(response)

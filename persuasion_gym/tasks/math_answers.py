@@ -16,6 +16,7 @@ as strings only.
 
 from __future__ import annotations
 
+import importlib.metadata
 import math
 import re
 import threading
@@ -134,6 +135,19 @@ def _log2_bound(expr: Any) -> float:
     if isinstance(expr, sympy.Mul):
         return sum(bounds)
     return max(bounds, default=0.0) + (math.log2(len(bounds)) if isinstance(expr, sympy.Add) else 0.0)
+
+
+def math_verify_version() -> str | None:
+    """The math-verify version symbolic comparison uses; None when it is not importable (then
+    only the string rules apply). Scores depend on it, so tasks record it in their settings."""
+    try:
+        import math_verify  # noqa: F401
+    except ImportError:
+        return None
+    try:
+        return importlib.metadata.version("math-verify")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"  # importable but not installed as a distribution (a vendored copy)
 
 
 def _symbolically_equal(answer: str, gold: str) -> bool:
