@@ -29,6 +29,7 @@ from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 from persuasion_agents.statistics import bootstrap_ci, paired_p_value
 from persuasion_agents.training import train_online
 from persuasion_gym.envs import PersuasionEnv
+from persuasion_gym.errors import ReceiverError
 from persuasion_gym.tables import load_table
 
 if TYPE_CHECKING:
@@ -163,12 +164,21 @@ def run_benchmark(
     policy_options: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Run every policy on every setting (resuming finished runs from ``out/runs``), then write
-    ``results.json``, ``results.csv``, ``results.md`` and the figures. Returns the summary rows."""
+    ``results.json``, ``results.csv``, ``results.md`` and the figures. Returns the summary rows.
+
+    A run whose Receiver requests fail after their retries does not stop the others: every
+    run that can finish does and is saved, the results hold the finished ones, and then
+    ``BenchmarkIncompleteError`` says which runs failed and why (its ``rows``: the finished
+    runs'). Every answer that came back is cached, so the same call again runs only the
+    missing runs and asks the Receiver only what it has not answered."""
     out = Path(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     runs = []
+    failed: list[tuple[str, Setting, ReceiverError]] = []
+    envs: list[gym.Env] = []  # their Receivers' counts say how many requests failed in all
     for setting in settings:
         eval_env = make_env(setting.env_id, setting.receiver, setting.split, setting.n_items, featurizer)
+        envs.append(eval_env)
         cached_train: list[gym.Env] = []
 
         def train_env(setting: Setting = setting, cached_train: list[gym.Env] = cached_train) -> gym.Env:
@@ -179,6 +189,7 @@ def run_benchmark(
                                      "trained on other items than they are evaluated on")
                 cached_train.append(make_env(setting.env_id, receiver, setting.train_split, setting.train_items,
                                              featurizer))
+                envs.append(cached_train[0])
             return cached_train[0]
 
         for name in policies:
@@ -189,15 +200,59 @@ def run_benchmark(
             options = dict((policy_options or {}).get(name) or {})
             if name == "lm-advisor" and "out" in options:  # each setting trains its own Advisor, resumably
                 options["out"] = str(Path(options["out"]) / slug(setting.key))
-            run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress, options)
+            try:
+                run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress, options)
+            except ReceiverError as exc:  # a flaky endpoint: the other runs still can finish
+                failed.append((name, setting, exc))
+                continue
             run["setting"] = setting.__dict__
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(run))
             tmp.replace(path)
             runs.append(run)
     rows = summarize(runs, seed)
-    write_results(rows, runs, out)
+    if runs:  # nothing to tabulate or plot without a finished run
+        write_results(rows, runs, out)
+    if failed:
+        raise BenchmarkIncompleteError(_incomplete(failed, runs, envs, len(settings) > 1, out), rows)
     return rows
+
+
+class BenchmarkIncompleteError(ReceiverError):
+    """Some benchmark runs failed on Receiver requests that failed after their retries; the
+    others finished and are saved. ``rows``: the finished runs' summary rows."""
+
+    def __init__(self, message: str, rows: list[dict[str, Any]]):
+        super().__init__(message)
+        self.rows = rows
+
+
+def _incomplete(failed: list[tuple[str, Setting, ReceiverError]], runs: list[dict[str, Any]], envs: list[gym.Env],
+                several_settings: bool, out: Path) -> str:
+    """What a benchmark with failed runs says: which runs failed and why, what is saved, and
+    what the same command again does."""
+    def label(name: str, env_id: str, receiver: str) -> str:
+        return f"{name} on {env_id} with {receiver}" if several_settings else name
+
+    receivers = {id(r): r for env in envs if (r := cast(PersuasionEnv, env.unwrapped).receiver) is not None}
+    requests = sum(r.stats.calls for r in receivers.values())
+    failures = sum(r.stats.failures for r in receivers.values())
+    why = "; ".join(f"{label(name, setting.env_id, setting.receiver)} ({exc})" for name, setting, exc in failed)
+    # Receivers in other processes (RLlib's env runners) are not counted here.
+    sent = f", as {failures} of the {requests} Receiver requests sent failed after their retries" if failures else ""
+    message = f"{len(failed)} of {len(failed) + len(runs)} benchmark runs failed{sent}: {why}. "
+    if runs:
+        finished = ", ".join(label(run["policy"], run["env"], run["receiver"]) for run in runs)
+        message += (f"The {'run' if len(runs) == 1 else f'{len(runs)} runs'} that finished ({finished}) "
+                    f"{'is' if len(runs) == 1 else 'are'} saved in {out / 'runs'} and in {out}/results.json, "
+                    f"results.csv and results.md, which lack the failed ones; ")
+    else:
+        message += "No run finished, so no results were written; "
+    resumes = " (an LM Advisor's training continues from its last checkpoint)" if any(
+        name == "lm-advisor" for name, _, _ in failed) else ""
+    missing = "missing run is" if len(failed) == 1 else f"{len(failed)} missing runs are"
+    return message + (f"every answer that came back is in the response cache: run the same command again and only "
+                      f"the {missing} run{resumes}, asking the Receiver only what it has not answered yet")
 
 
 def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:

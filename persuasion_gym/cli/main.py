@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from persuasion_gym.errors import ConfigError, PersuasionGymError
+from persuasion_gym.errors import ConfigError, PersuasionGymError, ReceiverError
 
 if TYPE_CHECKING:
     from persuasion_gym.envs import PersuasionEnv
@@ -94,7 +94,7 @@ def _rescore(args: argparse.Namespace) -> int:
     """Re-score a table's stored responses with the current scorer: no Receiver call."""
     from persuasion_gym.tables import rescore
 
-    result = rescore(args.table, data_path=args.data_path)
+    result = rescore(args.table, task=args.task, data_path=args.data_path, sandbox=args.sandbox)
     result.table.save(args.out)
     cells = result.table.scores.size
     print(json.dumps({
@@ -154,7 +154,11 @@ def _train_lm_advisor(args: argparse.Namespace) -> int:
         shown, items = cast("PersuasionEnv", gym.make(args.env, receiver=core.receiver, split=args.eval_split,
                                                       max_items=3, featurizer="hashed").unwrapped).dataset.texts, None
     before = advisor.write(shown, items=items)
-    record = train_lm_advisor(env, advisor, args.out, _advisor_training(args), resume=args.resume)
+    try:
+        record = train_lm_advisor(env, advisor, args.out, _advisor_training(args), resume=args.resume)
+    except ReceiverError as exc:  # what came back is cached: resuming asks the Receiver only the rest
+        raise type(exc)(f"{exc}; run the same command with --resume and training continues from the last "
+                        "checkpoint (or starts afresh without one), reusing the cached answers") from None
     after = LMAdvisor.load(str(Path(args.out) / "advisor")).write(shown, items=items)
     for question, old, new in zip(shown, before, after, strict=True):
         print(f"\n{question[:100]}...\n  before: {old!r}\n  after:  {new!r}")
@@ -170,7 +174,7 @@ def _compare(args: argparse.Namespace) -> int:
     from persuasion_agents.lm_advisor.compare import paper_comparison
 
     rows = paper_comparison(args.env, args.receiver, args.advisor, args.out, args.split, args.n_items, args.train_items,
-                            args.seed)
+                            args.seed, training=_advisor_training(args))
     print(markdown(rows))
     print("lift (points) is absolute, lift (%) relative to none (the paper reports relative lifts)")
     print(f"results: {args.out}/results.json, results.csv, results.md; figure: {args.out}/accuracy.png")
@@ -206,10 +210,15 @@ def _bench(args: argparse.Namespace) -> int:
 
     options = {"lm-advisor": {"advisor": args.advisor, "training": _advisor_training(args),
                               "out": str(Path(args.out) / "lm-advisor")}}
-    rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed,
-                         args.featurizer, policy_options=options)
-    from persuasion_agents.benchmark import markdown
+    from persuasion_agents.benchmark import BenchmarkIncompleteError, markdown
 
+    try:
+        rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed,
+                             args.featurizer, policy_options=options)
+    except BenchmarkIncompleteError as exc:  # show the runs that finished; main says what failed
+        if exc.rows:
+            print(markdown(exc.rows))
+        raise
     print(markdown(rows))
     print(f"results: {args.out}/results.json, results.csv, results.md; figure: {args.out}/accuracy.png")
     return 0
@@ -317,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("table", help="the recorded table (.npz)")
     rs.add_argument("--out", required=True, help="the re-scored table to write")
     rs.add_argument("--data-path", default=None, help="code tasks: the data set the table was recorded on (its tests)")
+    rs.add_argument("--task", default=None,
+                    help="the table's task (gsm8k, math, humaneval, mbpp, ...), for a table that does not record it")
+    rs.add_argument("--sandbox", default=None, choices=["local", "ray"],
+                    help="code tasks: run the programs here or as tasks on the Ray cluster's CPUs ($RAY_ADDRESS, "
+                         "else Ray starts here), with the sandbox limits the table was recorded with")
     rs.set_defaults(run=_rescore)
 
     tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN, a bandit, or the LM Advisor)")
@@ -363,8 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.set_defaults(run=_bench)
 
     co = commands.add_parser("compare", help="the paper's comparison: none, prior, posterior and direct with a "
-                                              "trained LM Advisor, best fixed, oracle")
-    co.add_argument("--advisor", required=True, help="a trained Advisor directory (OUT/advisor of train), or a source")
+                                              "trained LM Advisor, best fixed, oracle (an untrained --advisor is "
+                                              "trained first)")
+    _advisor_arguments(co)
     co.add_argument("--env", default="Persuasion-GSM8K-v0")
     co.add_argument("--receiver", default="auto", help="the Receiver to evaluate against (may differ from training's)")
     co.add_argument("--split", default="test")
@@ -391,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (check, rec, rs, tr, be, co, de):
         command.add_argument("-v", "--verbose", action="store_true",
                              help="also log every HTTP request and retry (httpx, openai)")
-    for command in (check, rec, tr, be, co, de):
+    for command in (check, rec, rs, tr, be, co, de):
         command.add_argument("--ray-address", default=None,
                              help="join this Ray cluster for ray: specs and --algo rllib-ppo (default: $RAY_ADDRESS, "
                                   "else Ray starts on this machine)")
@@ -411,7 +426,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (PersuasionGymError, ValueError) as exc:
-        print(f"persuasion-gym: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        if isinstance(exc, ReceiverError) and args.command in ("record", "demo"):
+            # Every answer that came back is cached and these commands resume from the cache;
+            # bench and train say what their rerun does themselves.
+            message += "; run the same command again and only the missing ones are asked"
+        print(f"persuasion-gym: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -42,7 +42,9 @@ class ReceiverStats:
 
 def _summary(errors: list[ReceiverError], asked: int, cached: bool) -> ReceiverError:
     """One error for a batch whose requests failed after their retries: how many, why (the
-    distinct reasons, most common first), and that nothing else is lost."""
+    distinct reasons, most common first), and that nothing else is lost. What a rerun does
+    depends on the command (a recording asks the missing cells, a benchmark reruns the missing
+    runs, training resumes from a checkpoint): the caller who knows it says it."""
     if len(errors) == 1 and asked == 1:
         return errors[0]
     reasons = Counter(str(error) for error in errors).most_common()
@@ -50,9 +52,10 @@ def _summary(errors: list[ReceiverError], asked: int, cached: bool) -> ReceiverE
     if len(reasons) > 3:
         why += f"; and {len(reasons) - 3} other reasons"
     kept = asked - len(errors)
-    if cached:
-        after = (f"the other {kept} answers are saved in the response cache: run the same command again "
-                 f"(with --resume when training) and only the {len(errors)} missing ones are asked")
+    if kept == 0:
+        after = "none was answered"
+    elif cached:
+        after = f"the other {kept} answers are saved in the response cache and are not asked again"
     else:
         after = f"the other {kept} answered; without a cache a rerun asks them all again"
     kinds = {type(error) for error in errors}

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from persuasion_agents.lm_advisor.model import ADVISOR_FILE, LMAdvisor
 from persuasion_agents.lm_advisor.reward import PersuasionReward
 from persuasion_gym.envs import PersuasionEnv
+from persuasion_gym.errors import ReceiverError
 from persuasion_gym.persuasion import TextPosteriorProtocol
 
 if TYPE_CHECKING:
@@ -185,7 +186,17 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
                           processing_class=advisor.tokenizer, peft_config=peft_config, callbacks=[bar])
     trainer.remove_callback(PrinterCallback)  # our bar shows the logs; TensorBoard keeps them all
     began = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    try:
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except ReceiverError as exc:
+        # A step's Receiver batch failed after its retries: GRPO cannot score that step. What
+        # came back is cached and the checkpoints hold the steps before; say so, where it stopped.
+        bar.on_train_end(config, trainer.state, trainer.control)  # the summary goes on a line of its own
+        saved = last_checkpoint(out)
+        every = "every step" if settings.save_steps == 1 else f"every {settings.save_steps} steps"
+        where = f"the last checkpoint is {saved}" if saved else "no checkpoint is saved yet"
+        raise type(exc)(f"training stopped in step {trainer.state.global_step + 1} of {settings.steps}: {exc}; "
+                        f"{where} (one {every})") from None
     model = trainer.model
     if settings.lora:
         from peft import PeftModel
