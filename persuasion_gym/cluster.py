@@ -10,6 +10,7 @@ starting their own. The workers of this job see this process's ``PERSUASION_GYM_
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from types import ModuleType
@@ -19,6 +20,7 @@ from persuasion_gym.errors import ConfigError, ReceiverUnavailableError
 
 INSTALL_HINT = "pip install 'persuasion-gym[ray]' (Ray and RLlib)"
 NAMESPACE = "persuasion_gym"
+_joined: dict[str, str] = {}  # each address connect() joined -> the GCS address it led to
 
 
 def require_ray() -> ModuleType:
@@ -39,8 +41,8 @@ def connect(address: str | None = None, **init_options: Any) -> ModuleType:
     ray = require_ray()
     address = address or os.environ.get("RAY_ADDRESS") or None
     if ray.is_initialized():
-        current = ray.get_runtime_context().gcs_address
-        if address and address not in ("auto", "local", current):
+        current = _gcs_address(ray)
+        if address and not same_cluster(address, current):
             raise ConfigError(
                 f"this process is already connected to the Ray cluster at {current}, not {address}: "
                 "use one address per process (ray.shutdown() first to switch)"
@@ -65,10 +67,49 @@ def connect(address: str | None = None, **init_options: Any) -> ModuleType:
                 f"cannot join the Ray cluster at {address!r} "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}): {fix}"
             ) from None
+        # A ray:// client address never reads like the GCS address it leads to: remember it.
+        _joined[address] = _gcs_address(ray)
     else:
         ray.init(include_dashboard=False, **options)
         os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     return ray
+
+
+def _gcs_address(ray: ModuleType) -> str:
+    """The connected cluster's GCS address, or a marker for a Ray Client (ray://) connection,
+    whose runtime context does not hold it."""
+    try:
+        return str(ray.get_runtime_context().gcs_address)
+    except AttributeError:
+        return "(a ray:// client connection)"
+
+
+def same_cluster(address: str, current: str) -> bool:
+    """Whether ``address`` names the cluster this process is connected to (GCS ``current``):
+    "auto" and "local", an address this process joined, or the same host and port once host
+    names are resolved and loopback is read as this node (Ray reports its node's IP, not
+    ``localhost``)."""
+    if address in ("auto", "local", current) or _joined.get(address) == current:
+        return True
+    mine, theirs = _endpoint(address), _endpoint(current)
+    return mine is not None and mine == theirs
+
+
+def _endpoint(address: str) -> tuple[str, int] | None:
+    """The IP and port of a ``host:port`` address (``ray://`` stripped), loopback as this node's
+    IP; None when it is not one or its host does not resolve."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        return None
+    try:
+        ip = str(socket.getaddrinfo(host, None)[0][4][0])
+        loopback = ipaddress.ip_address(ip.partition("%")[0]).is_loopback  # an IPv6 scope ("%eth0") aside
+    except (OSError, UnicodeError, ValueError):
+        return None
+    if loopback:
+        ip = require_ray().util.get_node_ip_address()
+    return ip, int(port)
 
 
 def shared_settings() -> dict[str, str]:

@@ -4,6 +4,7 @@ both nodes, against real loopback servers."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -37,8 +38,8 @@ cluster.shutdown()
 """
 
 
-def prompts(n: int) -> list[list[dict[str, str]]]:
-    return [[{"role": "user", "content": f"Question: what is {i} + {i}?"}] for i in range(n)]
+def prompts(n: int, start: int = 0) -> list[list[dict[str, str]]]:
+    return [[{"role": "user", "content": f"Question: what is {i} + {i}?"}] for i in range(start, start + n)]
 
 
 def double(messages: list[dict[str, str]]) -> str:
@@ -121,13 +122,99 @@ def test_a_replica_killed_mid_batch_the_batch_completes_and_nothing_is_paid_twic
     receiver.close()
 
 
+def test_a_replica_dead_for_good_is_skipped_from_then_on(ray_local, make_server, tmp_path, caplog) -> None:
+    server = make_server(double, latency_s=0.05)
+    receiver = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2&max_concurrency=4&max_restarts=0",
+                             cache=tmp_path / "c.sqlite")
+    assert isinstance(receiver, RayReceiver) and receiver.max_restarts == 0
+    n = 120
+
+    def kill_when_busy() -> None:
+        while server.count < 20:
+            time.sleep(0.005)
+        ray.kill(receiver._actors[0], no_restart=True)  # no restarts left: dead for good
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    with caplog.at_level(logging.DEBUG, logger="persuasion_gym.receivers.ray_replicas"):
+        responses = receiver.respond(prompts(n))
+    killer.join()
+    assert [r.text for r in responses] == [double(p) for p in prompts(n)]
+    assert len(keys(tmp_path / "c.sqlite")) == n
+    assert n <= server.count <= n + receiver.in_flight_bound  # only its calls in flight were asked twice
+    told = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert receiver._dead == {0} and len(told) == 1 and "dead with no restarts left" in told[0].getMessage()
+    # The next batch goes to the live replica alone: no call to the dead one, no warning.
+    caplog.clear()
+    answered, before = list(receiver.answered), server.count
+    with caplog.at_level(logging.DEBUG, logger="persuasion_gym.receivers.ray_replicas"):
+        assert [r.text for r in receiver.respond(prompts(30, start=n))] == [double(p) for p in prompts(30, start=n)]
+    assert not caplog.records and server.count == before + 30
+    assert receiver.answered == [answered[0], answered[1] + 30]
+    # A worker process that finds the actors by name (``__setstate__``) learns the dead one from Ray.
+    state = receiver.__getstate__()
+    state["_dead"] = set()
+    clone = RayReceiver.__new__(RayReceiver)
+    clone.__setstate__(state)
+    assert clone._dead == {0} and clone._actors[0] is None and clone._actors[1] is not None
+    # All dead: a clear error, not a hang; close() starts fresh replicas on the next batch.
+    ray.kill(receiver._actors[1], no_restart=True)
+    with pytest.raises(ReceiverUnavailableError, match=r"every replica of .* is dead with no restarts left.*close\(\)"):
+        receiver.respond(prompts(8, start=200))
+    with pytest.raises(ReceiverUnavailableError, match=r"every replica .* earlier batch"):
+        receiver.respond(prompts(8, start=200))
+    receiver.close()
+    assert [r.text for r in receiver.respond(prompts(8, start=200))] == [double(p) for p in prompts(8, start=200)]
+    receiver.close()
+
+
+def test_replicas_fill_uneven_nodes_and_too_many_fail_up_front() -> None:
+    from persuasion_gym.receivers.ray_replicas import place
+
+    nodes = [{"NodeID": "small", "Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}},
+             {"NodeID": "big", "Alive": True, "Resources": {"CPU": 32.0, "GPU": 4.0}},
+             {"NodeID": "gone", "Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}}]
+    # One GPU each: the small node holds one, the big node four; in turn while they have room.
+    assert place(nodes, 5, 1, 1) == ["small", "big", "big", "big", "big"]
+    assert place(nodes, 2, 1, 1) == ["small", "big"]
+    assert place(nodes, 4, 8, 0) == ["small", "big", "big", "big"]  # CPUs bound too
+    assert place(nodes, 4, 0, 0) == ["small", "big", "small", "big"]  # an endpoint's replicas ask nothing
+    assert place([{"NodeID": "a", "Alive": True, "Resources": {"CPU": 0.3}}], 3, 0.1, 0) == ["a"] * 3
+    with pytest.raises(ConfigError, match=r"can hold 5 replicas of 1 CPUs and 1 GPUs each, not 6.*lower replicas="):
+        place(nodes, 6, 1, 1)
+    with pytest.raises(ConfigError, match=r"can hold 0 replicas"):
+        place(nodes, 1, 1, 8)  # the only node with 8 GPUs is dead
+
+
 def test_bad_ray_input_gets_errors_that_name_the_fix(ray_local, make_server) -> None:
     server = make_server(double)
     with pytest.raises(ConfigError, match=r"has 0 GPUs.*drop num_gpus="):
         make_receiver(f"ray:openai:scripted@{server.url}?num_gpus=1")
+    # More replicas than the session's 2 CPUs hold: said at once, not after the startup timeout.
+    with pytest.raises(ConfigError, match=r"replicas=3: the Ray cluster can hold 2 replicas.*lower replicas="):
+        make_receiver(f"ray:openai:scripted@{server.url}?replicas=3&num_cpus=1&startup_timeout=5")
     # The inner spec fails where it runs, on the workers: the error says so and carries the cause.
     with pytest.raises(ReceiverUnavailableError, match=r"failed to start on the Ray workers.*cannot reach"):
         make_receiver("ray:openai:@http://127.0.0.1:9/v1?max_retries=0")
+
+
+def test_connect_again_to_the_cluster_it_is_on_by_any_of_its_addresses(ray_local, monkeypatch) -> None:
+    from persuasion_gym import cluster
+
+    current = ray_local.get_runtime_context().gcs_address
+    port = int(current.rpartition(":")[2])
+    # Ray reports the node's IP; the CLI's --ray-address may say loopback or a host name.
+    assert cluster.connect(f"127.0.0.1:{port}") is ray_local
+    assert cluster.connect(f"localhost:{port}") is ray_local
+    assert cluster.connect(current) is ray_local and cluster.connect("auto") is ray_local
+    other = f"127.0.0.1:{port + 1}"
+    with pytest.raises(ConfigError, match=rf"already connected to the Ray cluster at {current}, not {other}:"):
+        cluster.connect(other)
+    # A ray:// client address never reads like the GCS address: the one this process joined counts.
+    assert not cluster.same_cluster("ray://head:10001", current)
+    monkeypatch.setitem(cluster._joined, "ray://head:10001", current)
+    assert cluster.same_cluster("ray://head:10001", current)
+    assert not cluster.same_cluster("ray://head:10001", "192.0.2.99:6379")  # joined, but another cluster since
 
 
 def test_an_unreachable_ray_address_is_a_clear_cli_error(make_server, tmp_path) -> None:
@@ -172,6 +259,62 @@ def test_programs_run_on_the_cluster_with_the_same_verdicts(ray_local) -> None:
     local = Sandbox("rlimits", limits).run_many(checks)
     remote = RaySandbox("rlimits", limits).run_many(checks)
     assert [v.status for v in remote] == [v.status for v in local] == ["passed", "failed", "timeout"]
+
+
+def test_the_workers_run_the_isolation_the_driver_resolved_or_fail_loudly(ray_local, monkeypatch, tmp_path) -> None:
+    import shutil
+
+    from persuasion_gym.sandbox import CodeCheck, Limits, detect
+    from persuasion_gym.sandbox.on_ray import RaySandbox
+
+    check = CodeCheck("def add(a, b):\n    return a + b\n", "assert add(2, 3) == 5", "add")
+    sandbox = RaySandbox("auto", Limits(timeout_s=5))
+    resolved = detect("auto")
+    assert sandbox.worker_mode == ("bwrap" if resolved.isolated else "rlimits")  # never "auto"
+    assert [v.isolation for v in sandbox.run_many([check])] == [resolved.name] == [sandbox.isolation.name]
+    if not resolved.isolated:
+        pytest.skip("no bubblewrap here: a worker without it cannot be told from this one")
+    # A worker without bubblewrap (its PATH holds only the bash Ray starts it with) is told "bwrap":
+    # it fails, it does not fall back.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "bash").symlink_to(shutil.which("bash"))
+    remote = ray_local.remote
+    monkeypatch.setattr(ray_local, "remote", lambda **options: remote(
+        **options, runtime_env={"env_vars": {"PATH": str(tmp_path / "bin")}}))
+    with pytest.raises(ConfigError, match=r"cannot run the sandbox the driver chose \(bwrap\).*bwrap is not on "
+                                          r"PATH.*isolation='rlimits'") as raised:
+        RaySandbox("auto", Limits(timeout_s=5)).run_many([check])
+    assert "Traceback" not in str(raised.value)
+
+
+@pytest.mark.filterwarnings("ignore:.*sandbox.*:RuntimeWarning")
+def test_a_humaneval_env_on_the_ray_sandbox_gives_the_local_verdicts(ray_local, make_server) -> None:
+    import gymnasium as gym
+
+    from persuasion_gym.tasks.humaneval import HumanEvalTask
+
+    first, second = HumanEvalTask().load(max_items=2).items
+
+    def reply(messages: list[dict[str, str]]) -> str:  # the first problem solved, the second not
+        if first.text.rstrip() in messages[-1]["content"]:
+            return f"```python\n{first.text}{first.gold}```"
+        return f"```python\n{second.text}    return None\n```"
+
+    server = make_server(reply)
+    verdicts = {}
+    for sandbox in ("local", "ray"):
+        env = gym.make("Persuasion-HumanEval-v0", receiver=f"openai:scripted@{server.url}", sandbox=sandbox,
+                       isolation="rlimits", max_items=2, featurizer="hashed", timeout_s=5)
+        verdicts[sandbox] = []
+        for i in range(2):
+            env.reset(seed=0, options={"item_index": i})
+            _, reward, terminated, _, info = env.step(0)
+            assert terminated
+            verdicts[sandbox].append((reward, info["verdict"], info["sandbox"]))
+        env.close()
+    assert verdicts["ray"] == verdicts["local"]
+    assert [v[:2] for v in verdicts["ray"]] == [(1.0, "passed"), (0.0, "failed")]
+    assert {v[2] for v in verdicts["ray"]} == {"rlimits"}
 
 
 @pytest.mark.slow

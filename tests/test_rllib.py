@@ -78,3 +78,17 @@ def test_train_cli_checkpoints_resumes_and_bench_compares(ray_local, rule_tables
     by = {row["policy"]: row for row in rows}
     assert set(by) == {"none", "oracle", "rllib-ppo"} and by["rllib-ppo"]["n_items"] == 500
     assert by["rllib-ppo"]["receiver_calls"] == 0  # a table: every reward is exact and free
+
+
+def test_a_live_env_waits_for_its_samples_a_table_times_out(make_server, gold_by_question, rule_tables):
+    """RLlib discards samples that come late: on a live Receiver they are paid for, so no timeout."""
+    from persuasion_agents.rllib_ppo import RLlibPPOPolicy
+
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.")
+    live = gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{server.url}", max_items=4,
+                    featurizer="hashed", split="test")
+    table = gym.make("Persuasion-Table-v0", table=str(rule_tables[0]), featurizer="hashed")
+    assert RLlibPPOPolicy().algorithm_config(live).sample_timeout_s is None
+    assert RLlibPPOPolicy().algorithm_config(table).sample_timeout_s == 300.0
+    assert RLlibPPOPolicy(sample_timeout_s=5).algorithm_config(live).sample_timeout_s == 5
+    assert server.count == 0  # building the config asks the Receiver nothing

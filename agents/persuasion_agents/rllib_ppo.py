@@ -75,18 +75,23 @@ class RLlibPPOPolicy(Policy):
 
     def build(self, env: gym.Env, seed: int = 0) -> Any:
         """The RLlib ``Algorithm`` for ``env`` (registered under RLlib's env registry)."""
-        from ray.rllib.algorithms.ppo import PPOConfig
-        from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
         from ray.tune.registry import register_env
 
         from persuasion_gym.cluster import connect
 
         connect(self.address)
         register_env(ENV_NAME, persuasion_env)
+        return self.algorithm_config(env, seed).build_algo()
+
+    def algorithm_config(self, env: gym.Env, seed: int = 0) -> Any:
+        """The ``PPOConfig`` ``build`` builds (no Ray, no runners: cheap to inspect)."""
+        from ray.rllib.algorithms.ppo import PPOConfig
+        from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
+
         live = cast("PersuasionEnv", env.unwrapped).table is None
         timeout = self.sample_timeout_s if self.sample_timeout_s is not None else (None if live else 300.0)
         per_step = max(self.num_env_runners, 1) * self.num_envs_per_env_runner
-        config = (
+        return (
             PPOConfig()
             .environment(ENV_NAME, env_config=env_config(env))
             .env_runners(num_env_runners=self.num_env_runners, num_envs_per_env_runner=self.num_envs_per_env_runner,
@@ -96,7 +101,6 @@ class RLlibPPOPolicy(Policy):
             .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=list(self.hidden), vf_share_layers=False))
             .debugging(seed=int(seed), log_level="ERROR")
         )
-        return config.build_algo()
 
     def fit(self, env: gym.Env, timesteps: int = 0, progress: bool = False, seed: int | None = None) -> None:
         """Train for ``timesteps`` more env steps, at least (a step is one scored episode; RLlib

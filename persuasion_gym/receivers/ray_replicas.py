@@ -11,7 +11,8 @@ flight (replicas x calls in flight x requests per call).
 
 The identity is the inner Receiver's: the same model and decoding give the same cache keys
 and tables with or without Ray. An actor that dies is restarted by Ray (``max_restarts``) and
-its calls retried; a call that still fails goes to another replica.
+its calls retried; a call that still fails goes to another replica, and a replica dead with
+no restarts left gets no more calls (a ReceiverUnavailableError once all are).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class RayReceiver(Receiver):
         num_gpus, num_cpus: Ray resources per actor (default CPUs: 1 for a local model, 0 for
             an endpoint, whose actor mostly waits).
         address: the cluster to join (default ``$RAY_ADDRESS``, else Ray starts here).
-        max_restarts: how often Ray restarts a dead actor (its calls are retried as often).
+        max_restarts: how often Ray restarts a dead actor (its calls are retried as often;
+            ``max_restarts=0`` in a spec: a dead replica stays dead).
         startup_timeout: seconds the replicas may take to start (load their models).
         api_key: passed to the actors as an argument (default: ``$OPENAI_API_KEY`` of this
             process, for an ``openai`` inner spec), never through Ray's runtime environment,
@@ -120,7 +122,8 @@ class RayReceiver(Receiver):
         key = api_key or os.environ.get("OPENAI_API_KEY")
         self._api_key = key if inner_kind == "openai" else None
         self._group = f"receiver-{uuid.uuid4().hex[:12]}"
-        self._actors: list[Any] = []
+        self._actors: list[Any] = []  # None for a dead replica a worker process could not find
+        self._dead: set[int] = set()  # replicas Ray gave up on (no restarts left): later batches skip them
         self._identity: dict[str, Any] = {}
         self.nodes: list[str] = []  # the node of each replica
         self.answered: list[int] = []  # the requests each replica has answered
@@ -147,29 +150,41 @@ class RayReceiver(Receiver):
                     f"({cluster_summary()}): add GPU nodes (ray start --address=... --num-gpus=N), or drop num_gpus= "
                     "to run the replicas on CPUs"
                 )
-            if available < self.num_gpus * self.replicas:
-                logger.warning("%d replicas x %g GPUs > the %g GPUs of the cluster: some replicas wait for GPUs",
-                               self.replicas, self.num_gpus, available)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        # Round-robin over the nodes that can hold a replica: Ray's SPREAD and soft affinity are
-        # best-effort and stack small actors on one node. A replica whose node dies is not moved
-        # by Ray; its calls go to the other replicas.
-        nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")
-                 and node["Resources"].get("GPU", 0) >= self.num_gpus
-                 and node["Resources"].get("CPU", 0) >= self.num_cpus]
+        # Hard node affinity: Ray's SPREAD and soft affinity are best-effort and stack small
+        # actors on one node. A replica whose node dies is not moved by Ray; its calls go to the
+        # other replicas.
+        try:
+            nodes = place(ray.nodes(), self.replicas, self.num_cpus, self.num_gpus)
+        except ConfigError as exc:
+            raise ConfigError(f"ray:{self.inner}?replicas={self.replicas}: {exc}") from None
         actor_class = ray.remote(Replica)
+        self._dead = set()
         self._actors = [
             actor_class.options(
                 name=f"{self._group}-{i}", namespace=NAMESPACE, num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                 max_restarts=self.max_restarts, max_task_retries=self.max_restarts, max_concurrency=self._threads,
-                scheduling_strategy=(NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)
-                                     if nodes else "SPREAD"),
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
             ).remote(self.inner, self._overrides(i))
-            for i in range(self.replicas)
+            for i, node in enumerate(nodes)
         ]
         try:
             described = ray.get([actor.describe.remote() for actor in self._actors], timeout=self.startup_timeout)
+        except ray.exceptions.RuntimeEnvSetupError as exc:
+            self.close()
+            raise ReceiverUnavailableError(
+                f"the Ray workers could not set up the runtime environment for {self.inner!r}: {_cause(exc)}. "
+                "Check the workers' logs ('ray logs') and that every node can reach what the job's runtime_env "
+                "names (RAY_RUNTIME_ENV, ray.init(runtime_env=...))"
+            ) from None
+        except ray.exceptions.ActorUnschedulableError as exc:
+            self.close()
+            raise ConfigError(
+                f"Ray cannot schedule the replicas of {self.inner!r} ({_cause(exc)}): the node picked for one is "
+                f"gone or lacks {self.num_cpus:g} CPUs and {self.num_gpus:g} GPUs (cluster: {cluster_summary()}; "
+                "see 'ray status'); retry, or lower replicas=/num_cpus=/num_gpus="
+            ) from None
         except ray.exceptions.GetTimeoutError:
             self.close()
             raise ReceiverUnavailableError(
@@ -216,6 +231,24 @@ class RayReceiver(Receiver):
     def __repr__(self) -> str:
         return f"RayReceiver(inner={self.inner!r}, replicas={self.replicas})"
 
+    def _given_up(self, replica: int) -> bool:
+        """Whether Ray has given the replica up (dead, no restarts left): Ray then drops its
+        name, while a replica it is restarting keeps it."""
+        import ray
+
+        try:
+            ray.get_actor(f"{self._group}-{replica}", namespace=NAMESPACE)
+        except ValueError:
+            return True
+        return False
+
+    def _all_dead(self, cause: str) -> ReceiverUnavailableError:
+        return ReceiverUnavailableError(
+            f"every replica of {self.inner!r} is dead with no restarts left ({cause}): check the workers' logs "
+            "('ray logs') and the cluster's health ('ray status'); close() this Receiver to start fresh replicas "
+            "on its next batch, or raise max_restarts="
+        )
+
     def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         import ray
 
@@ -227,6 +260,9 @@ class RayReceiver(Receiver):
             )
         if not self._actors:
             self._start()
+        live = [r for r in range(self.replicas) if r not in self._dead]
+        if not live:
+            raise self._all_dead("in an earlier batch")
         pending = deque(list(range(start, min(start + self._chunk, len(requests))))
                         for start in range(0, len(requests), self._chunk))
         load = [0] * self.replicas
@@ -240,7 +276,7 @@ class RayReceiver(Receiver):
 
         def fill() -> None:
             # Healthy replicas first; one that failed twice this batch gets work only if all did.
-            healthy = [r for r in range(self.replicas) if failures[r] < 2] or list(range(self.replicas))
+            healthy = [r for r in live if failures[r] < 2] or live
             for replica in healthy:
                 while pending and load[replica] < self._slots:
                     submit(replica, pending.popleft(), 0)
@@ -255,15 +291,28 @@ class RayReceiver(Receiver):
                     results = ray.get(ready[0])
                 except ray.exceptions.RayActorError as exc:
                     failures[replica] += 1
+                    known = replica in self._dead  # another of its calls already told
+                    if not known and self._given_up(replica):
+                        self._dead.add(replica)
+                        live.remove(replica)
+                        logger.warning("ray receiver: replica %d of %s is dead with no restarts left (%s): the %d "
+                                       "others take its requests, in this batch and later ones", replica,
+                                       self.inner, _cause(exc), len(live))
+                    if not live:
+                        raise self._all_dead(_cause(exc)) from None
                     if attempt >= self.replicas + self.max_restarts:
                         raise ReceiverUnavailableError(
                             f"{len(chunk)} requests failed on every replica of {self.inner!r} ({_cause(exc)}): "
                             "check the workers' logs ('ray logs') and the cluster's health ('ray status')"
                         ) from None
-                    others = [r for r in range(self.replicas) if r != replica and failures[r] < 2] or [replica]
+                    others = [r for r in live if r != replica and failures[r] < 2] or live
                     submit(min(others, key=lambda r: load[r]), chunk, attempt + 1)
-                    logger.warning("ray receiver: replica %d died (%s); its %d requests went to another replica",
-                                   replica, _cause(exc), len(chunk))
+                    if replica in live:
+                        logger.warning("ray receiver: replica %d died (%s); its %d requests went to another replica",
+                                       replica, _cause(exc), len(chunk))
+                    elif known:
+                        logger.debug("ray receiver: %d more requests of dead replica %d went to another replica",
+                                     len(chunk), replica)
                     continue
                 self.answered[replica] += len(chunk)
                 yield from zip(chunk, results, strict=True)
@@ -279,7 +328,8 @@ class RayReceiver(Receiver):
             import ray
 
             for actor in self._actors:
-                ray.kill(actor, no_restart=True)
+                if actor is not None:
+                    ray.kill(actor, no_restart=True)
         self._actors = []
 
     def __getstate__(self) -> dict[str, Any]:
@@ -294,7 +344,44 @@ class RayReceiver(Receiver):
         self.__dict__.update(state, _actors=[], _pid=os.getpid())
         if names:
             ray = connect(self.address)
-            self._actors = [ray.get_actor(name, namespace=NAMESPACE) for name in names]
+            self._actors = [self._find(ray, i, name) for i, name in enumerate(names)]
+
+    def _find(self, ray: Any, replica: int, name: str) -> Any:
+        """The handle of a replica by name; None, and the replica dead, when Ray gave it up."""
+        if replica not in self._dead:
+            try:
+                return ray.get_actor(name, namespace=NAMESPACE)
+            except ValueError:
+                self._dead.add(replica)
+        return None
+
+
+def place(nodes: Sequence[dict[str, Any]], replicas: int, num_cpus: float, num_gpus: float) -> list[str]:
+    """The node id of each replica, from ``ray.nodes()``: every alive node holds as many
+    replicas as its resources over a replica's demand, and the nodes take one each in turn
+    while they have room, so uneven nodes (1 GPU and 4) are filled rather than left waiting.
+    A ConfigError, up front, when the cluster cannot hold them all."""
+    room: dict[str, int] = {}
+    for node in nodes:
+        if not node.get("Alive"):
+            continue
+        resources = node.get("Resources", {})
+        fits = [int(resources.get(name, 0) / demand + 1e-9)  # 1e-9: 0.3 / 0.1 is 2.999...
+                for name, demand in (("CPU", num_cpus), ("GPU", num_gpus)) if demand > 0]
+        room[node["NodeID"]] = min(fits) if fits else replicas  # no demand: no limit
+    if sum(room.values()) < replicas:
+        held = ", ".join(f"{node_id[:8]}: {n}" for node_id, n in room.items()) or "no alive nodes"
+        raise ConfigError(
+            f"the Ray cluster can hold {sum(room.values())} replicas of {num_cpus:g} CPUs and {num_gpus:g} GPUs "
+            f"each, not {replicas} (per node: {held}): lower replicas=, num_cpus= or num_gpus=, or add nodes "
+            "(ray start --address=... --num-cpus=N --num-gpus=N)"
+        )
+    placed: list[str] = []
+    while len(placed) < replicas:
+        for node_id in [node_id for node_id, n in room.items() if n > 0][: replicas - len(placed)]:
+            placed.append(node_id)
+            room[node_id] -= 1
+    return placed
 
 
 def _calls_at_once(kind: str, options: dict[str, Any]) -> int:
