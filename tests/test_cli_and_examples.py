@@ -66,3 +66,30 @@ def test_check_and_record_a_code_env(make_server, tmp_path):
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["cells"] == 20 and summary["values"]["oracle"] == 0.5  # right on HumanEval/0 only
+
+
+def test_demo_records_benchmarks_and_trains_the_lm_advisor_then_reruns_for_free(make_server, gold_by_question,
+                                                                               tmp_path):
+    """The main job end to end, against a scripted Receiver that is right when advised to check
+    the units (one library signal) and with a tiny LM Advisor, so it runs in seconds."""
+    from advisorkit import build_tiny_advisor
+
+    server = make_server(lambda m: f"The answer is "
+                                   f"{gold_by_question[question_of(m)] if 'unit' in advice_of(m) else -1}.")
+    out = tmp_path / "demo"
+    command = [str(SCRIPT), "demo", "--receiver", f"openai:scripted@{server.url}", "--train-items", "4",
+               "--test-items", "4", "--policies", "none,best-fixed,oracle,ucb", "--timesteps", "200",
+               "--featurizer", "hashed", "--advisor", str(build_tiny_advisor(tmp_path / "tiny")),
+               "--advisor-steps", "1", "--out", str(out)]
+    first = run(*command)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (out / "train.npz").is_file() and (out / "test.npz").is_file() and (out / "bench" / "accuracy.png").is_file()
+    rows = {r["policy"]: r for r in json.loads((out / "bench" / "results.json").read_text())["rows"]}
+    assert rows["none"]["accuracy"] == 0.0 and rows["oracle"]["accuracy"] == rows["best-fixed"]["accuracy"] == 1.0
+    assert "signal before training" in first.stdout and "LM Advisor: 1 steps" in first.stdout
+    assert (out / "lm-advisor" / "advisor" / "advisor.json").is_file()
+    asked = server.count
+    again = run(*command)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert server.count == asked  # tables from the cache, the Advisor from its checkpoint
+    assert "trained for 1 steps already" in again.stdout

@@ -275,6 +275,10 @@ def _demo_lm_advisor(args: argparse.Namespace, receiver, out: Path) -> None:
         print(f"\n{question[:90]}...\n  signal before training: {old!r}\n  signal after training:  {new!r}")
     print(f"\nLM Advisor: {record['steps']} steps, mean reward per step {[round(r, 3) for _, r in record['curve']]}, "
           f"saved to {out / 'lm-advisor' / 'advisor'}")
+    if not any(reward for _, reward in record["curve"]):
+        # GRPO learns from differences within a group of signals: none when every answer is wrong.
+        print("No signal was rewarded, so the group baseline left nothing to learn from: the signals change once some "
+              "of them help (a stronger Receiver, RECEIVER=openai:MODEL@URL, or more --advisor-steps)")
 
 
 def _advisor_arguments(parser: argparse.ArgumentParser) -> None:
