@@ -39,11 +39,15 @@ def test_rllib_ppo_reaches_95_percent_of_the_oracle_on_held_out_items(ray_local,
     np.testing.assert_array_equal(loaded.greedy(held_out.features, {}), actions)
 
 
-def test_each_env_runner_batches_its_live_receiver_calls(ray_local, make_server, gold_by_question):
+@pytest.mark.parametrize(("model", "spec"), [("plain", "openai:plain@{url}"),
+                                            ("on-ray", "ray:openai:on-ray@{url}?replicas=2")])
+def test_each_env_runner_batches_its_live_receiver_calls(ray_local, make_server, gold_by_question, model, spec):
+    """Also with a Ray Receiver: the env runners find its replicas by name and share them. (A
+    model name per case: the workers' cache is the session's, and identities are the inner ones.)"""
     from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 
-    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.", latency_s=0.02)
-    env = gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{server.url}", max_items=40,
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.", latency_s=0.02, model=model)
+    env = gym.make("Persuasion-GSM8K-v0", receiver=spec.format(url=server.url), max_items=40,
                    featurizer="hashed", split="test")
     policy = RLlibPPOPolicy(num_env_runners=1, num_envs_per_env_runner=8, minibatch_size=64)
     policy.bind(10, 1024, seed=0)
