@@ -60,7 +60,6 @@ def test_each_env_runner_batches_its_live_receiver_calls(ray_local, make_server,
 
 
 def test_train_cli_checkpoints_resumes_and_bench_compares(ray_local, rule_tables, tmp_path):
-    from persuasion_agents.benchmark import Setting, run_benchmark
     from persuasion_gym.cli.main import main
 
     train, test = rule_tables
@@ -76,10 +75,10 @@ def test_train_cli_checkpoints_resumes_and_bench_compares(ray_local, rule_tables
     assert second["resumed_from"] == str(out / "checkpoint") and second["timesteps"] >= 3072
     assert second["curve"][: len(first["curve"])] == first["curve"]  # continued, not restarted
 
-    setting = Setting("Persuasion-Table-v0", f"table:{test}", train_receiver=f"table:{train}")
-    rows = run_benchmark([setting], ["none", "oracle", "rllib-ppo"], tmp_path / "bench", timesteps=1024,
-                         featurizer="hashed", progress=False)
-    by = {row["policy"]: row for row in rows}
+    assert main(["bench", "--env", "Persuasion-Table-v0", "--receiver", f"table:{test}", "--train-receiver",
+                 f"table:{train}", "--policies", "none,oracle,rllib-ppo", "--timesteps", "1024", "--featurizer",
+                 "hashed", "--num-env-runners", "1", "--n-envs", "16", "--out", str(tmp_path / "bench")]) == 0
+    by = {row["policy"]: row for row in json.loads((tmp_path / "bench" / "results.json").read_text())["rows"]}
     assert set(by) == {"none", "oracle", "rllib-ppo"} and by["rllib-ppo"]["n_items"] == 500
     assert by["rllib-ppo"]["receiver_calls"] == 0  # a table: every reward is exact and free
 

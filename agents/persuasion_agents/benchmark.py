@@ -83,7 +83,8 @@ class Setting:
 
 def make_policy(name: str, options: dict[str, Any] | None = None) -> Policy:
     """A policy by name: the registry's, ``fixed-K`` for signal K, or ``lm-advisor`` (options:
-    ``advisor``, a source or trained directory; ``training``, an ``AdvisorTraining``; ``out``)."""
+    ``advisor``, a source or trained directory; ``training``, an ``AdvisorTraining``; ``out``).
+    ``options`` are the policy's keyword arguments (``rllib-ppo``: ``num_env_runners``, ...)."""
     fixed = re.fullmatch(r"fixed-(\d+)", name)
     if fixed:
         return FixedSignal(int(fixed.group(1)))
@@ -93,7 +94,7 @@ def make_policy(name: str, options: dict[str, Any] | None = None) -> Policy:
         return LMAdvisorPolicy(**(options or {}))
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}, lm-advisor, or fixed-K")
-    return POLICIES[name]()
+    return POLICIES[name](**(options or {}))
 
 
 def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env: Callable[[], gym.Env],
@@ -112,9 +113,11 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
         policy.fit(train_env(), timesteps, progress=progress, seed=seed)
         curve = policy.curve
     elif isinstance(policy, RLlibPPOPolicy):
-        policy.fit(train_env(), timesteps, progress=progress, seed=seed)
+        try:
+            policy.fit(train_env(), timesteps, progress=progress, seed=seed)
+        finally:
+            policy.stop()  # frees the env runners, also when training failed; the trained module acts here
         curve = policy.curve
-        policy.stop()  # frees the env runners; the trained module acts in this process
     elif policy_name == "lm-advisor":
         advisor_policy = cast("LMAdvisorPolicy", policy)
         advisor_policy.fit(train_env(), progress=progress)

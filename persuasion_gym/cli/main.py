@@ -209,7 +209,8 @@ def _bench(args: argparse.Namespace) -> int:
         args.env = ",".join(envs)
 
     options = {"lm-advisor": {"advisor": args.advisor, "training": _advisor_training(args),
-                              "out": str(Path(args.out) / "lm-advisor")}}
+                              "out": str(Path(args.out) / "lm-advisor")},
+               "rllib-ppo": {"num_env_runners": args.num_env_runners, "num_envs_per_env_runner": args.n_envs}}
     from persuasion_agents.benchmark import BenchmarkIncompleteError, markdown
 
     try:
@@ -377,6 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--out", required=True)
     be.add_argument("--seed", type=int, default=0)
     be.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    be.add_argument("--num-env-runners", type=int, default=2, help="rllib-ppo: RLlib env runners (Ray actors)")
+    be.add_argument("--n-envs", type=int, default=16, help="rllib-ppo: envs per env runner")
     _advisor_arguments(be)
     be.set_defaults(run=_bench)
 
