@@ -55,6 +55,7 @@ def connect(address: str | None = None, **init_options: Any) -> ModuleType:
                "or unset them to run Ray on this machine")
         # Ray itself retries an unreachable address for minutes; a plain TCP probe fails at once.
         host, _, port = address.removeprefix("ray://").rpartition(":")
+        host = host.strip("[]")  # an IPv6 host, [::1]:6379
         if host and port.isdigit():
             try:
                 socket.create_connection((host, int(port)), timeout=10).close()

@@ -217,17 +217,19 @@ def test_connect_again_to_the_cluster_it_is_on_by_any_of_its_addresses(ray_local
     assert not cluster.same_cluster("ray://head:10001", "192.0.2.99:6379")  # joined, but another cluster since
 
 
-def test_an_unreachable_ray_address_is_a_clear_cli_error(make_server, tmp_path) -> None:
+@pytest.mark.parametrize("address", ["127.0.0.1:9", "[::1]:9"])
+def test_an_unreachable_ray_address_is_a_clear_cli_error(make_server, tmp_path, address) -> None:
     server = make_server(double)
     env = {**os.environ, "PERSUASION_GYM_CACHE_DIR": str(tmp_path)}
     env.pop("RAY_ADDRESS", None)
     done = subprocess.run(
         [sys.executable, "-m", "persuasion_gym", "check", "--receiver", f"ray:openai:scripted@{server.url}",
-         "--ray-address", "127.0.0.1:9"],
+         "--ray-address", address],
         capture_output=True, text=True, timeout=240, env=env,
     )
     assert done.returncode == 2, done.stderr[-2000:]
-    assert "cannot join the Ray cluster at '127.0.0.1:9'" in done.stderr and "ray start --head" in done.stderr
+    assert f"cannot join the Ray cluster at '{address}'" in done.stderr and "ray start --head" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_envs_run_on_a_ray_receiver(ray_local, make_server, gold_by_question) -> None:
