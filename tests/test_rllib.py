@@ -70,9 +70,10 @@ def test_train_cli_checkpoints_resumes_and_bench_compares(ray_local, rule_tables
     assert main([*common, "--timesteps", "1024"]) == 0
     first = json.loads((out / "training.json").read_text())
     assert first["timesteps"] >= 1024 and first["resumed_from"] is None and (out / "checkpoint").is_dir()
-    assert main([*common, "--timesteps", "3072", "--resume"]) == 0
+    assert main([*common, "--timesteps", "3072", "--resume", "--n-envs", "8"]) == 0
     second = json.loads((out / "training.json").read_text())
     assert second["resumed_from"] == str(out / "checkpoint") and second["timesteps"] >= 3072
+    assert second["num_envs_per_env_runner"] == 16  # the checkpoint's config ran, and the record says so
     assert second["curve"][: len(first["curve"])] == first["curve"]  # continued, not restarted
 
     assert main(["bench", "--env", "Persuasion-Table-v0", "--receiver", f"table:{test}", "--train-receiver",

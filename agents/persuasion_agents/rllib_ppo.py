@@ -160,6 +160,9 @@ class RLlibPPOPolicy(Policy):
         path = Path(path).resolve()
         self.algo = Algorithm.from_checkpoint(str(path))
         self.module = self.algo.get_module()
+        # The checkpoint's config runs: its runners and envs, not the ones this policy was made with.
+        self.num_env_runners = int(self.algo.config.num_env_runners)
+        self.num_envs_per_env_runner = int(self.algo.config.num_envs_per_env_runner)
         progress = json.loads((path / PROGRESS_FILE).read_text())
         self.steps, self.curve = progress["steps"], [tuple(point) for point in progress["curve"]]
 

@@ -100,6 +100,9 @@ def train_rllib(env, timesteps: int, out: Path, n_envs: int, num_env_runners: in
     resumed = resume and checkpoint.is_dir()
     if resumed:
         policy.restore(checkpoint)
+        if (policy.num_env_runners, policy.num_envs_per_env_runner) != (num_env_runners, n_envs):
+            print(f"resuming with the checkpoint's {policy.num_env_runners} env runners x "
+                  f"{policy.num_envs_per_env_runner} envs (not --num-env-runners {num_env_runners} --n-envs {n_envs})")
     elif resume:
         print(f"no checkpoint in {checkpoint}: starting afresh")
     try:
@@ -109,7 +112,8 @@ def train_rllib(env, timesteps: int, out: Path, n_envs: int, num_env_runners: in
     finally:
         policy.stop()
     meta = {"algo": "rllib-ppo", "timesteps": policy.steps, "resumed_from": str(checkpoint) if resumed else None,
-            "num_env_runners": num_env_runners, "num_envs_per_env_runner": n_envs, "checkpoint": str(checkpoint),
+            "num_env_runners": policy.num_env_runners, "num_envs_per_env_runner": policy.num_envs_per_env_runner,
+            "checkpoint": str(checkpoint),
             "curve": policy.curve, "provenance": env.unwrapped.provenance()}
     (out / "training.json").write_text(json.dumps(meta, indent=2))
     return meta
