@@ -137,3 +137,20 @@ def test_lm_advisor_training_on_a_flaky_receiver_stops_with_the_summary_and_resu
     assert main(two) == 0
     assert server.count - sent == cached(tmp_path) - answered
     assert LMAdvisor.load(str(tmp_path / "run" / "advisor")).info.trained_on["steps"] == 2
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["train", "--algo", "ppo", "--timesteps", "64", "--n-envs", "4", "--eval-items", "2"],
+     "run the same command with --resume to continue from the last checkpoint, the cached answers reused"),
+    (["train", "--algo", "ucb", "--timesteps", "64"], "run the same command again: the cached answers are reused"),
+    (["check"], ""),
+])
+def test_other_commands_on_a_failing_receiver_say_what_a_rerun_does(make_server, gold_by_question, tmp_path, capsys,
+                                                                    argv, hint):
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.", fail_rate=1.0)
+    spec = f"openai:scripted@{server.url}?max_retries=0"
+    extra = ["--n-items", "4", "--featurizer", "hashed", "--out", str(tmp_path / "run")] if argv[0] == "train" else []
+    assert main([*argv, "--receiver", spec, *extra]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "HTTP 503" in err and "Traceback" not in err
+    assert hint in err

@@ -420,6 +420,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _rerun_hint(args: argparse.Namespace) -> str:
+    """What running the command again does after a Receiver failure (bench and the LM Advisor's
+    training say it in their own summaries)."""
+    if args.command in ("record", "demo", "compare"):
+        return "; run the same command again and only the missing ones are asked"
+    if args.command == "train" and args.algo in ("ppo", "a2c", "dqn", "rllib-ppo"):
+        return ("; run the same command with --resume to continue from the last checkpoint, the cached answers "
+                "reused")
+    if args.command == "train" and args.algo != "lm-advisor":  # a bandit trains in one go
+        return "; run the same command again: the cached answers are reused"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "ray_address", None):
@@ -434,10 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (PersuasionGymError, ValueError) as exc:
         message = str(exc)
-        if isinstance(exc, ReceiverError) and args.command in ("record", "demo"):
-            # Every answer that came back is cached and these commands resume from the cache;
-            # bench and train say what their rerun does themselves.
-            message += "; run the same command again and only the missing ones are asked"
+        if isinstance(exc, ReceiverError):  # every answer that came back is cached: say what a rerun does
+            message += _rerun_hint(args)
         print(f"persuasion-gym: error: {message}", file=sys.stderr)
         return 2
 
