@@ -139,6 +139,7 @@ def test_lm_advisor_training_on_a_flaky_receiver_stops_with_the_summary_and_resu
     assert LMAdvisor.load(str(tmp_path / "run" / "advisor")).info.trained_on["steps"] == 2
 
 
+@pytest.mark.filterwarnings("ignore:You have specified a mini-batch size:UserWarning")  # SB3, on 4 envs
 @pytest.mark.parametrize(("argv", "hint"), [
     (["train", "--algo", "ppo", "--timesteps", "64", "--n-envs", "4", "--eval-items", "2"],
      "run the same command with --resume to continue from the last checkpoint, the cached answers reused"),
