@@ -93,8 +93,11 @@ def test_ray_receiver_gives_the_plain_receivers_answers_and_cache_keys(ray_local
 
 def test_endpoints_get_a_replica_each(ray_local, make_server, tmp_path) -> None:
     first, second = make_server(double), make_server(double)
-    receiver = make_receiver(f"ray:openai:scripted?endpoints={first.url},{second.url}", cache=False)
+    receiver = make_receiver(f"ray:openai:scripted?endpoints={second.url},{first.url}", cache=False)
     assert receiver.replicas == 2
+    # Declared to serve one model: one identity, the sorted list, and no endpoint of its own.
+    assert receiver.identity["cache_key"] == ",".join(sorted([first.url, second.url]))
+    assert "endpoint" not in receiver.identity
     assert [r.text for r in receiver.respond(prompts(30))] == [double(p) for p in prompts(30)]
     assert first.count > 0 and second.count > 0 and first.count + second.count == 30
     receiver.close()

@@ -68,7 +68,8 @@ def test_decoding_parameters_and_seed_per_sample_reach_the_server(make_server):
     assert [b["seed"] for b in bodies] == [7, 10]
     assert bodies[0]["temperature"] == 0.7 and bodies[0]["max_tokens"] == 64 and bodies[0]["top_p"] == 0.9
     assert receiver.identity == {"kind": "openai", "model": "scripted", "temperature": 0.7,
-                                 "max_tokens": 64, "top_p": 0.9, "seed": 7}
+                                 "max_tokens": 64, "top_p": 0.9, "seed": 7, "endpoint": server.url,
+                                 "server": {"owned_by": "persuasion-gym"}}
 
 
 def test_model_is_discovered_from_the_server(make_server):

@@ -29,6 +29,7 @@ class Outcome:
     cached: bool
     error: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    fingerprint: str | None = None  # the server's system_fingerprint for this answer, if it sent one
 
     def info(self) -> dict[str, Any]:
         """What a step reports: the same for a Receiver call and its later cache hit (the cache
@@ -77,5 +78,6 @@ def exchange(
             continue
         score = scores[j]
         outcomes.append(Outcome(context, response.text, score.answer, score.correct, score.reward,
-                                response.usage, response.latency_s, response.cached, details=score.details))
+                                response.usage, response.latency_s, response.cached, details=score.details,
+                                fingerprint=response.fingerprint))
     return outcomes

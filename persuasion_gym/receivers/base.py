@@ -1,7 +1,8 @@
 """The Receiver interface: a batch of chat prompts in, a batch of responses out.
 
-Every Receiver has a stable ``identity`` (kind, model, decoding parameters; never a secret)
-that keys the persistent response cache and is written into every result file. Subclasses
+Every Receiver has a stable ``identity`` (kind, model, decoding parameters, and for a server
+its endpoint and what it says of the model; never a secret) that keys the persistent response
+cache and is written into every result file. Subclasses
 implement ``_generate`` for the requests the cache does not hold; ``respond`` does the rest.
 """
 
@@ -12,7 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,13 +25,16 @@ from persuasion_gym.receivers.response import Request, Response, Usage
 from persuasion_gym.tasks.base import Messages
 
 logger = logging.getLogger(__name__)
+# (cache file, identity) pairs whose old entries this process has already pointed out.
+_legacy_noted: set[tuple[str, str]] = set()
 
 OnError = Literal["raise", "return"]
 
 
 @dataclass
 class ReceiverStats:
-    """What a Receiver has cost this process: requests sent, cache hits, tokens."""
+    """What a Receiver has cost this process: requests sent, cache hits, tokens; and the
+    backend fingerprints its answers carried (OpenAI's ``system_fingerprint``), cached ones too."""
 
     calls: int = 0
     cache_hits: int = 0
@@ -38,6 +42,7 @@ class ReceiverStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    fingerprints: set[str] = field(default_factory=set)
 
 
 def _summary(errors: list[ReceiverError], asked: int, cached: bool) -> ReceiverError:
@@ -92,6 +97,13 @@ class Receiver(ABC):
         slot only on resumption bounds what a kill can lose to the requests in flight."""
 
     @property
+    def legacy_identity(self) -> dict[str, Any] | None:
+        """The identity earlier versions gave this Receiver, if it differs: answers cached
+        under it are never served to this one (they may come from another server), only
+        pointed out once, with how to adopt them (``ResponseCache.adopt``)."""
+        return None
+
+    @property
     def dispatch(self) -> tuple[int, int]:
         """How to keep this Receiver busy when another process feeds it (a Ray replica):
         (requests per call, calls in flight at once)."""
@@ -127,12 +139,15 @@ class Receiver(ABC):
                 if hit is not None:
                     results[i] = replace(hit, cached=True)
             self.stats.cache_hits += sum(r is not None for r in results)
+            self.stats.fingerprints.update(r.fingerprint for r in results if r is not None and r.fingerprint)
         # Identical prompts in one batch are generated once.
         todo: dict[str, list[int]] = {}
         for i, key in enumerate(keys):
             if results[i] is None:
                 todo.setdefault(key, []).append(i)
         errors: list[ReceiverError] = []
+        if todo and self.cache is not None:
+            self._note_legacy_entries(self.cache)
         if todo:
             groups = list(todo.values())
             done = len(requests) - sum(map(len, groups))  # from the cache: a resumed run starts there
@@ -146,6 +161,8 @@ class Receiver(ABC):
                         self.stats.failures += 1
                     else:
                         self._account(out.usage)
+                        if out.fingerprint:
+                            self.stats.fingerprints.add(out.fingerprint)
                         if self.cache is not None:
                             self.cache.put_many(identity, [(keys[groups[j][0]], requests[groups[j][0]], out)])
                     for i in groups[j]:
@@ -155,6 +172,23 @@ class Receiver(ABC):
         if errors and on_error == "raise":
             raise _summary(errors, len(todo), self.cache is not None)
         return results  # type: ignore[return-value]
+
+    def _note_legacy_entries(self, cache: ResponseCache) -> None:
+        legacy = self.legacy_identity
+        if legacy is None:
+            return
+        legacy_json = json.dumps(legacy, sort_keys=True)
+        noted = (str(cache.path), legacy_json)
+        if noted in _legacy_noted:
+            return
+        _legacy_noted.add(noted)
+        old = cache.count(legacy_json)
+        if old:
+            logger.warning(
+                "the response cache %s holds %d answers of model %r cached by an earlier persuasion-gym, whose "
+                "Receiver identity did not name the endpoint; they are not served to %r, as they may come from another "
+                "server. If they came from this one, reuse them deliberately: persuasion-gym cache adopt "
+                "--receiver SPEC (SPEC: this Receiver's spec)", cache.path, old, legacy.get("model"), self)
 
     def _account(self, usage: Usage) -> None:
         self.stats.prompt_tokens += usage.prompt_tokens

@@ -1,8 +1,13 @@
 """The persistent response cache: SQLite, shared by every Receiver and process.
 
 Keyed by a hash of (receiver identity, messages, sample index); the identity already holds
-the decoding parameters. WAL mode and a busy timeout let the workers of an async vector env
-write to one file. Nothing secret is stored: identities exclude API keys by contract.
+the decoding parameters and, for an endpoint, its URL and what the server says of the model
+(see ``OpenAIReceiver.identity``), so two servers never share answers unless declared to.
+WAL mode and a busy timeout let the workers of an async vector env write to one file.
+Nothing secret is stored: identities exclude API keys by contract.
+
+Entries are reused across identities only deliberately: ``adopt`` copies the answers of one
+identity (say, one recorded before endpoints were part of it) to another.
 """
 
 from __future__ import annotations
@@ -29,14 +34,25 @@ CREATE TABLE IF NOT EXISTS responses (
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    system_fingerprint TEXT
 )
 """
+_COLUMNS = ("key, receiver, messages, sample, text, prompt_tokens, completion_tokens, latency_s, created, "
+            "system_fingerprint")
 
 
 def cache_key(identity_json: str, messages: Sequence[dict], sample: int) -> str:
     payload = json.dumps([identity_json, list(messages), int(sample)], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _add_fingerprint_column(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ALTER TABLE responses ADD COLUMN system_fingerprint TEXT")
+    except sqlite3.OperationalError as exc:  # another process added it first
+        if "duplicate column" not in str(exc):
+            raise
 
 
 class ResponseCache:
@@ -60,6 +76,10 @@ class ResponseCache:
                     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                         conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute(_SCHEMA)
+                    columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+                    if "system_fingerprint" not in columns:  # a cache written before fingerprints were kept
+                        _add_fingerprint_column(conn)
+                    conn.execute("CREATE INDEX IF NOT EXISTS responses_receiver ON responses (receiver)")
                     conn.commit()
                     break
                 except sqlite3.OperationalError as exc:
@@ -77,24 +97,50 @@ class ResponseCache:
             chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
-                "SELECT key, text, prompt_tokens, completion_tokens, latency_s "
+                "SELECT key, text, prompt_tokens, completion_tokens, latency_s, system_fingerprint "
                 f"FROM responses WHERE key IN ({marks})",
                 chunk,
             )
-            for key, text, pt, ct, latency in rows:
-                found[key] = Response(text, Usage(pt, ct), latency)
+            for key, text, pt, ct, latency, fingerprint in rows:
+                found[key] = Response(text, Usage(pt, ct), latency, fingerprint=fingerprint)
         return [found.get(key) for key in keys]
 
     def put_many(self, identity_json: str, entries: Sequence[tuple[str, Request, Response]]) -> None:
         now = time.time()
         rows = [
             (key, identity_json, json.dumps(req.messages), req.sample, res.text,
-             res.usage.prompt_tokens, res.usage.completion_tokens, res.latency_s, now)
+             res.usage.prompt_tokens, res.usage.completion_tokens, res.latency_s, now, res.fingerprint)
             for key, req, res in entries
         ]
         conn = self._connection()
         with conn:
-            conn.executemany("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            conn.executemany(f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def count(self, identity_json: str) -> int:
+        """How many answers the cache holds for one Receiver identity."""
+        return self._connection().execute(
+            "SELECT COUNT(*) FROM responses WHERE receiver = ?", (identity_json,)).fetchone()[0]
+
+    def identities(self) -> list[tuple[str, int]]:
+        """Every Receiver identity in the cache with its number of answers, most first."""
+        rows = self._connection().execute(
+            "SELECT receiver, COUNT(*) FROM responses GROUP BY receiver ORDER BY COUNT(*) DESC, receiver")
+        return [(receiver, n) for receiver, n in rows]
+
+    def adopt(self, source_identity_json: str, target_identity_json: str) -> int:
+        """Serve the answers cached under one identity to another, deliberately: each entry is
+        copied under the target's key (answers the target already has are kept). Returns how
+        many were copied."""
+        conn = self._connection()
+        rows = conn.execute(
+            "SELECT messages, sample, text, prompt_tokens, completion_tokens, latency_s, created, system_fingerprint "
+            "FROM responses WHERE receiver = ?", (source_identity_json,)).fetchall()
+        copies = [(cache_key(target_identity_json, json.loads(messages), sample), target_identity_json, messages,
+                   sample, *rest) for messages, sample, *rest in rows]
+        with conn:
+            before = conn.total_changes
+            conn.executemany(f"INSERT OR IGNORE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", copies)
+            return conn.total_changes - before
 
     def __len__(self) -> int:
         return self._connection().execute("SELECT COUNT(*) FROM responses").fetchone()[0]

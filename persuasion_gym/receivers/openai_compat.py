@@ -51,6 +51,10 @@ class OpenAIReceiver(Receiver):
             a seed, sample ``s`` of a prompt is drawn with seed ``seed + s``.
         max_concurrency: requests in flight at once.
         timeout: seconds per request attempt; max_retries: retries after the first attempt.
+        cache_key: a name declaring that every endpoint given it serves the same model, so
+            they share cached answers (replicas of one deployment). Without it the identity
+            holds the endpoint and what ``/v1/models`` says of the model, and no two servers
+            share an answer.
         cache: the response cache (see ``open_cache``).
         price_in, price_out: USD per million prompt/completion tokens, for cost reports.
     """
@@ -69,11 +73,15 @@ class OpenAIReceiver(Receiver):
         max_concurrency: int = 16,
         timeout: float = 120.0,
         max_retries: int = 4,
+        cache_key: str | None = None,
         cache: ResponseCache | str | Path | bool | None = True,
         price_in: float = 0.0,
         price_out: float = 0.0,
     ):
         super().__init__(cache, price_in, price_out)
+        if cache_key is not None and not str(cache_key).strip():
+            raise ConfigError("cache_key='': name the deployment the endpoints share, e.g. cache_key=qwen7b-prod")
+        self.cache_key = None if cache_key is None else str(cache_key)
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key and self.base_url.startswith(OPENAI_URL):
@@ -90,6 +98,9 @@ class OpenAIReceiver(Receiver):
         self._thread: threading.Thread | None = None
         self._client: openai.AsyncOpenAI | None = None
         self._lock = threading.Lock()
+        # What /v1/models says of the model: asked on first use (a pickle carries it along).
+        self._server: dict[str, Any] | None = None
+        self._server_known = False
         try:
             self.model = model or self._discover_model()
         except BaseException:
@@ -99,6 +110,19 @@ class OpenAIReceiver(Receiver):
     # -- identity -------------------------------------------------------------------------
     @property
     def identity(self) -> dict[str, Any]:
+        """The model and decoding, and what tells servers apart: the endpoint and what it says
+        of the model in ``/v1/models`` (vLLM's ``root`` checkpoint, llama.cpp's ``meta``, the
+        owner), asked once; or, for endpoints declared alike, their ``cache_key`` alone."""
+        identity = self.legacy_identity
+        if self.cache_key is not None:
+            identity["cache_key"] = self.cache_key
+        else:
+            identity["endpoint"] = self.base_url
+            identity["server"] = self.server_info
+        return identity
+
+    @property
+    def legacy_identity(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "model": self.model,
@@ -107,6 +131,15 @@ class OpenAIReceiver(Receiver):
             "top_p": self.top_p,
             "seed": self.seed,
         }
+
+    @property
+    def server_info(self) -> dict[str, Any] | None:
+        """The stable fields ``/v1/models`` gives for this model (None when the server lists
+        no models, or not this one), fetched on first use. Listing times (``created``, which
+        vLLM and llama.cpp set to the time of asking) and ids are left out."""
+        if not self._server_known:
+            self._server, self._server_known = _describe(self._list_models(required=False), self.model), True
+        return self._server
 
     @property
     def dispatch(self) -> tuple[int, int]:
@@ -181,14 +214,32 @@ class OpenAIReceiver(Receiver):
             self.close(wait=False)
 
     # -- requests ----------------------------------------------------------------------------
-    def _discover_model(self) -> str:
-        async def models() -> list[str]:
-            return [m.id async for m in self._get_client().models.list()]
+    def _list_models(self, required: bool) -> list[dict[str, Any]] | None:
+        """``/v1/models``' entries; None where the server has no such route and ``required``
+        is false (a listing is only a description then)."""
+        async def models() -> Any:
+            return (await self._get_client().get("/models", cast_to=httpx2.Response)).json()
 
         try:
-            served = self._run(models())
+            listing = self._run(models())
+        except openai.APIStatusError as exc:
+            if not required and exc.status_code in (404, 405, 501):  # no such route: nothing to describe
+                return None
+            raise self._explain(exc, "listing the served models") from None
         except openai.OpenAIError as exc:
             raise self._explain(exc, "listing the served models") from None
+        except ValueError:  # not JSON
+            if not required:
+                return None
+            raise ReceiverError(f"{self.base_url}/models answered with a body that is not JSON") from None
+        entries = listing.get("data") if isinstance(listing, dict) else None
+        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+    def _discover_model(self) -> str:
+        entries = self._list_models(required=True) or []
+        served = [str(e.get("id")) for e in entries]
+        if len(served) == 1:
+            self._server, self._server_known = _describe(entries, served[0]), True
         if len(served) != 1:
             raise ConfigError(
                 f"{self.base_url} serves {len(served)} models ({', '.join(served[:10]) or 'none'}): "
@@ -241,7 +292,9 @@ class OpenAIReceiver(Receiver):
             return ReceiverError(f"{self.base_url} returned no choices for model {self.model!r}")
         text = (choices[0].get("message") or {}).get("content") or ""
         usage = completion.get("usage") or {}
-        return Response(text, Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0), latency)
+        fingerprint = completion.get("system_fingerprint")
+        return Response(text, Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0), latency,
+                        fingerprint=fingerprint if isinstance(fingerprint, str) and fingerprint else None)
 
     def _explain(self, exc: openai.OpenAIError, doing: str) -> ReceiverError:
         """Turn an SDK error into one that says what to fix, with the API key redacted."""
@@ -274,6 +327,17 @@ class OpenAIReceiver(Receiver):
         if self._api_key != PLACEHOLDER_KEY:
             message = message.replace(self._api_key, "***")
         return kind(message)
+
+# ``/v1/models`` fields that describe the model served and stay put across listings.
+_STABLE_FIELDS = ("owned_by", "root", "parent", "max_model_len", "meta")
+
+
+def _describe(entries: list[dict[str, Any]] | None, model: str) -> dict[str, Any] | None:
+    entry = next((e for e in entries or [] if e.get("id") == model), None)
+    if entry is None:
+        return None
+    return {name: entry[name] for name in _STABLE_FIELDS if entry.get(name) is not None}
+
 
 @atexit.register
 def _close_open_receivers() -> None:

@@ -10,7 +10,9 @@ starts only when another's answers are stored, so a killed run loses at most the
 flight (replicas x calls in flight x requests per call).
 
 The identity is the inner Receiver's: the same model and decoding give the same cache keys
-and tables with or without Ray. An actor that dies is restarted by Ray (``max_restarts``) and
+and tables with or without Ray. An ``endpoints=`` list declares that its servers serve one
+model, so they share one identity: the inner spec's ``cache_key`` if it has one, else the list
+itself (sorted), which a changed list changes. An actor that dies is restarted by Ray (``max_restarts``) and
 its calls retried; a call that still fails goes to another replica, and a replica dead with
 no restarts left gets no more calls (a ReceiverUnavailableError once all are).
 """
@@ -47,7 +49,9 @@ class Replica:
     def describe(self) -> dict[str, Any]:
         import ray
 
+        legacy = self.receiver.legacy_identity
         return {"identity": self.receiver.identity_json, "dispatch": list(self.receiver.dispatch),
+                "legacy": None if legacy is None else json.dumps(legacy, sort_keys=True),
                 "node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
     def answer(self, requests: list[Request]) -> list[Response | ReceiverError]:
@@ -125,6 +129,10 @@ class RayReceiver(Receiver):
         self._actors: list[Any] = []  # None for a dead replica a worker process could not find
         self._dead: set[int] = set()  # replicas Ray gave up on (no restarts left): later batches skip them
         self._identity: dict[str, Any] = {}
+        self._legacy: dict[str, Any] | None = None
+        # Declared alike: the endpoints share one identity (and cache) rather than each its own.
+        self._cache_key = None if not self.endpoints or "cache_key" in inner_options else ",".join(
+            sorted(self.endpoints))
         self.nodes: list[str] = []  # the node of each replica
         self.answered: list[int] = []  # the requests each replica has answered
         self._chunk, self._slots = 1, 1
@@ -136,6 +144,8 @@ class RayReceiver(Receiver):
         overrides: dict[str, Any] = {}
         if self.endpoints:
             overrides["base_url"] = self.endpoints[i % len(self.endpoints)]
+        if self._cache_key is not None:
+            overrides["cache_key"] = self._cache_key
         if self._api_key:
             overrides["api_key"] = self._api_key
         return overrides
@@ -208,6 +218,7 @@ class RayReceiver(Receiver):
                 "every endpoint must serve the same model"
             )
         self._identity = json.loads(described[0]["identity"])
+        self._legacy = json.loads(described[0]["legacy"]) if described[0].get("legacy") else None
         self._chunk, self._slots = described[0]["dispatch"]
         self.nodes = [d["node"] for d in described]
         self.answered = [0] * self.replicas
@@ -218,6 +229,10 @@ class RayReceiver(Receiver):
     @property
     def identity(self) -> dict[str, Any]:
         return self._identity
+
+    @property
+    def legacy_identity(self) -> dict[str, Any] | None:
+        return self._legacy
 
     @property
     def dispatch(self) -> tuple[int, int]:

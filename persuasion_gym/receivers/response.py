@@ -23,13 +23,16 @@ class Usage:
 @dataclass(frozen=True)
 class Response:
     """One Receiver response. ``error`` is set (and ``text`` empty) only for a failed request
-    returned under ``on_error="return"``; failures are never cached."""
+    returned under ``on_error="return"``; failures are never cached. ``fingerprint`` is what
+    the server said of its backend with this answer (OpenAI's ``system_fingerprint``), if
+    anything: it is recorded, not part of the cache key, as it is only known afterwards."""
 
     text: str
     usage: Usage = Usage()
     latency_s: float = 0.0
     cached: bool = False
     error: str | None = None
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,8 @@ def make_receiver(
     receiver = KINDS[kind](**{**kwargs, **overrides}, cache=cache)
     if spec == "auto" and chosen not in _announced:
         _announced.add(chosen)
-        logger.info("receiver='auto' chose %r (from %s)", receiver, _auto_source())
+        # A warning, so that Python users see it too (logging shows warnings without set-up).
+        logger.warning("receiver='auto' chose %r (from %s)", receiver, _auto_source())
     return receiver
 
 

@@ -59,6 +59,9 @@ def record(
         "dataset": {"name": dataset.name, "split": dataset.split, "source": dataset.source,
                     "sha256": dataset.sha256, "n_items": n},
         "receiver": receiver.identity,
+        # What the server said of its backend with the answers (OpenAI's system_fingerprint):
+        # more than one means the backend changed during the recording.
+        "system_fingerprints": sorted({o.fingerprint for o in outcomes if o.fingerprint}),
         "samples": samples,
         "signals_sha256": SignalLibrary(signals).fingerprint,
         "prompt_example": task.build_messages(example, "{signal}"),
