@@ -1,15 +1,19 @@
 """The benchmark harness: signaling policies x envs x Receivers, on held-out items.
 
-Each (env, Receiver, policy) run is written to ``DIR/runs/`` as soon as it finishes, so an
-interrupted benchmark resumes with the runs it had; Receiver calls go through the cache and
-are never paid twice. On a table the per-item rewards are exact (the cells' means); on a live
-Receiver they are one scored response per item.
+Each (env, Receiver, policy) run is written to ``DIR/runs/`` as soon as it finishes, with the
+settings it ran under (its ``run_key``), so an interrupted benchmark resumes with the runs it
+had and a rerun under other settings recomputes the runs they change; Receiver calls go
+through the cache and are never paid twice. On a table the per-item rewards are exact (the
+cells' means); on a live Receiver they are one scored response per item.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,11 +33,13 @@ from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 from persuasion_agents.statistics import bootstrap_ci, paired_p_value
 from persuasion_agents.training import train_online
 from persuasion_gym.envs import PersuasionEnv
-from persuasion_gym.errors import ReceiverError
+from persuasion_gym.errors import ConfigError, ReceiverError
 from persuasion_gym.tables import load_table
 
 if TYPE_CHECKING:
     from persuasion_agents.lm_advisor.policy import LMAdvisorPolicy
+
+logger = logging.getLogger(__name__)
 
 POLICIES: dict[str, Callable[[], Policy]] = {
     "none": NoSignal,
@@ -95,6 +101,137 @@ def make_policy(name: str, options: dict[str, Any] | None = None) -> Policy:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}, lm-advisor, or fixed-K")
     return POLICIES[name](**(options or {}))
+
+
+def policy_names(policies: Sequence[str], settings: Sequence[Setting], eval_envs: Sequence[gym.Env]) -> list[str]:
+    """The policy names, stripped and checked against every setting's env before any run
+    starts, so a bad one does not fail the benchmark after the others have run."""
+    names = [name.strip() for name in policies if name.strip()]
+    if not names:
+        raise ConfigError(f"--policies names no policy: use some of {', '.join(POLICIES)}, lm-advisor, fixed-K")
+    for setting, env in zip(settings, eval_envs, strict=True):
+        n = int(cast(spaces.Discrete, env.action_space).n)
+        signals = f"fixed-0..fixed-{n - 1} (the env's {n} signals)"
+        for name in names:
+            fixed = re.fullmatch(r"fixed-(\d+)", name)
+            if fixed and int(fixed.group(1)) >= n:
+                raise ConfigError(f"--policies: {name} asks for signal {fixed.group(1)}, but {setting.env_id} with "
+                                  f"{setting.receiver} has {n} signals: use {signals}")
+            if not fixed and name != "lm-advisor" and name not in POLICIES:
+                raise ConfigError(f"--policies: unknown policy {name!r}: use one of {', '.join(POLICIES)}, "
+                                  f"lm-advisor, or {signals}")
+    return names
+
+
+# Their greedy actions never draw from the seeded rng, so the seed does not change their runs.
+SEEDLESS = (NoSignal, FixedSignal, Oracle, BestFixed)
+
+
+def _jsonable(value: Any) -> Any:
+    """A policy option as a run key records it: a dataclass (``AdvisorTraining``) as its fields,
+    an object with an ``identity`` (an ``LMAdvisor``) as that."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    identity = getattr(value, "identity", None)
+    if isinstance(identity, dict):
+        return identity
+    raise ConfigError(f"policy option {value!r}: a benchmark run records its settings, and this one has no JSON "
+                      "form (pass a str, number, dataclass or an object with an `identity` dict)")
+
+
+def _advisor_key(advisor: Any) -> tuple[Any, bool]:
+    """What an ``lm-advisor`` run's ``advisor`` option is (a trained directory: its
+    ``advisor.json`` too, so retraining into the same directory counts), and whether the
+    policy trains it first (untrained: ``embedded``, a hub id, a source directory)."""
+    if isinstance(advisor, str | Path):
+        from persuasion_agents.lm_advisor.model import ADVISOR_FILE
+
+        file = Path(advisor) / ADVISOR_FILE
+        if not file.is_file():
+            return str(advisor), True
+        info = json.loads(file.read_text())
+        return {"source": str(advisor), ADVISOR_FILE: info}, info.get("trained_on") is None
+    return _jsonable(advisor), advisor.info.trained_on is None
+
+
+def run_key(name: str, setting: Setting, eval_env: gym.Env, timesteps: int, seed: int,
+            options: dict[str, Any]) -> dict[str, Any]:
+    """Every setting a run's result depends on, as JSON: the held-out items and what the eval
+    env says made their rewards (Receiver identity, dataset hash, signal texts, ...), the seed
+    where the policy draws from it, and for a policy that trains, where and how (training
+    items, featurizer, timesteps where it takes them, its options). A saved run is reused
+    only under an equal key."""
+    provenance = cast(PersuasionEnv, eval_env.unwrapped).provenance()
+    # The package version alone changes no result; the featurizer matters only to training.
+    eval_source = {k: v for k, v in provenance.items() if k not in ("package_version", "featurizer")}
+    key: dict[str, Any] = {"policy": name, "env": setting.env_id, "receiver": setting.receiver,
+                           "split": setting.split, "n_items": setting.n_items, "eval_env": eval_source}
+    options = dict(options)
+    if name == "lm-advisor":
+        options.pop("out", None)  # where it trains, not how: run_benchmark derives it from this key
+        options["advisor"], trains = _advisor_key(options.get("advisor", "embedded"))
+        if not trains:
+            options.pop("training", None)
+        # It trains for ``training.steps``, seeded by ``training.seed``, and writes greedily.
+        uses_timesteps = False
+    else:
+        policy = make_policy(name, options)
+        trains = policy.needs_training and name != "oracle"  # the oracle reads the held-out answers
+        uses_timesteps = not isinstance(policy, BestFixed)  # it reads the training rewards whole
+        if not isinstance(policy, SEEDLESS):
+            key["seed"] = seed
+    if options:
+        key["options"] = _jsonable(options)
+    if trains:
+        key.update(train_receiver=setting.train_receiver or setting.receiver, train_split=setting.train_split,
+                   train_items=setting.train_items, featurizer=provenance["featurizer"])
+        if uses_timesteps:
+            key["timesteps"] = timesteps
+    return cast(dict[str, Any], json.loads(json.dumps(key, sort_keys=True)))  # as a saved run holds it
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {prefix.removesuffix("."): value}
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def saved_run(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The run saved at ``path`` if it ran under ``key``; else None, saying why it is recomputed."""
+    if not path.is_file():
+        return None
+    run = cast(dict[str, Any], json.loads(path.read_text()))
+    saved = run.get("run_key")
+    if saved == key:
+        return run
+    if saved is None:
+        logger.warning("%s: saved by an older version, which did not record the run's settings: recomputing", path)
+        return None
+    before, now = _flat(saved), _flat(key)
+    changed = sorted(k for k in before.keys() | now.keys() if k not in before or k not in now or before[k] != now[k])
+
+    def settings(values: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={_shown(values[k])}" if k in values else f"no {k}" for k in changed)
+
+    logger.warning("%s: saved under %s; now %s: recomputing", path, settings(before), settings(now))
+    return None
 
 
 def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env: Callable[[], gym.Env],
@@ -166,8 +303,10 @@ def run_benchmark(
     seed: int = 0, featurizer: str = "auto", progress: bool = True,
     policy_options: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every policy on every setting (resuming finished runs from ``out/runs``), then write
+    """Run every policy on every setting (resuming finished runs from ``out/runs`` that ran
+    under the same settings, see ``run_key``; the others are recomputed), then write
     ``results.json``, ``results.csv``, ``results.md`` and the figures. Returns the summary rows.
+    ``policies`` are stripped of whitespace and checked before any run starts.
 
     A run whose Receiver requests fail after their retries does not stop the others: every
     run that can finish does and is saved, the results hold the finished ones, and then
@@ -175,13 +314,13 @@ def run_benchmark(
     runs'). Every answer that came back is cached, so the same call again runs only the
     missing runs and asks the Receiver only what it has not answered."""
     out = Path(out)
+    eval_envs = [make_env(s.env_id, s.receiver, s.split, s.n_items, featurizer) for s in settings]
+    names = policy_names(policies, settings, eval_envs)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     runs = []
     failed: list[tuple[str, Setting, ReceiverError]] = []
-    envs: list[gym.Env] = []  # their Receivers' counts say how many requests failed in all
-    for setting in settings:
-        eval_env = make_env(setting.env_id, setting.receiver, setting.split, setting.n_items, featurizer)
-        envs.append(eval_env)
+    envs: list[gym.Env] = list(eval_envs)  # their Receivers' counts say how many requests failed in all
+    for setting, eval_env in zip(settings, eval_envs, strict=True):
         cached_train: list[gym.Env] = []
 
         def train_env(setting: Setting = setting, cached_train: list[gym.Env] = cached_train) -> gym.Env:
@@ -195,20 +334,26 @@ def run_benchmark(
                 envs.append(cached_train[0])
             return cached_train[0]
 
-        for name in policies:
+        for name in names:
             path = out / "runs" / f"{slug(setting.key)}__{name}.json"
-            if path.is_file():
-                runs.append(json.loads(path.read_text()))
-                continue
             options = dict((policy_options or {}).get(name) or {})
-            if name == "lm-advisor" and "out" in options:  # each setting trains its own Advisor, resumably
-                options["out"] = str(Path(options["out"]) / slug(setting.key))
+            key = run_key(name, setting, eval_env, timesteps, seed, options)
+            saved = saved_run(path, key)
+            if saved is not None:
+                runs.append(saved)
+                continue
+            if name == "lm-advisor" and "out" in options:
+                # Each setting and training trains its own Advisor, resumably: a finished
+                # Advisor trained under other settings is never taken for this one.
+                training = {k: key.get(k) for k in ("env", "options", "train_receiver", "train_split", "train_items")}
+                options["out"] = str(Path(options["out"]) / f"{slug(setting.key)}__{_digest(training)}")
             try:
                 run = run_policy(name, setting, eval_env, train_env, timesteps, seed, progress, options)
             except ReceiverError as exc:  # a flaky endpoint: the other runs still can finish
                 failed.append((name, setting, exc))
                 continue
             run["setting"] = setting.__dict__
+            run["run_key"] = key
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(run))
             tmp.replace(path)
