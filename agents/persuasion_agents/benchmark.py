@@ -170,8 +170,10 @@ def run_key(name: str, setting: Setting, eval_env: gym.Env, timesteps: int, seed
     items, featurizer, timesteps where it takes them, its options). A saved run is reused
     only under an equal key."""
     provenance = cast(PersuasionEnv, eval_env.unwrapped).provenance()
-    # The package version alone changes no result; the featurizer matters only to training.
-    eval_source = {k: v for k, v in provenance.items() if k not in ("package_version", "featurizer")}
+    # The package version alone changes no result; the featurizer matters only to training; the
+    # backend fingerprints are what the answers said afterwards, not a setting.
+    eval_source = {k: v for k, v in provenance.items()
+                   if k not in ("package_version", "featurizer", "system_fingerprints")}
     key: dict[str, Any] = {"policy": name, "env": setting.env_id, "receiver": setting.receiver,
                            "split": setting.split, "n_items": setting.n_items, "eval_env": eval_source}
     options = dict(options)

@@ -30,6 +30,8 @@ class Outcome:
     error: str | None = None
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     fingerprint: str | None = None  # the server's system_fingerprint for this answer, if it sent one
+    truncated: bool = False  # cut off by the token limit (scored as it is)
+    reasoning: str | None = None  # a reasoning model's thinking, apart from the answer
 
     def info(self) -> dict[str, Any]:
         """What a step reports: the same for a Receiver call and its later cache hit (the cache
@@ -42,7 +44,10 @@ class Outcome:
             "correct": self.correct,
             "usage": self.usage.as_dict(),
             "latency_s": self.latency_s,
+            "truncated": self.truncated,
         }
+        if self.reasoning is not None:
+            info["reasoning"] = self.reasoning
         if self.error is not None:
             info["receiver_error"] = self.error
         info.update(self.details)
@@ -79,5 +84,6 @@ def exchange(
         score = scores[j]
         outcomes.append(Outcome(context, response.text, score.answer, score.correct, score.reward,
                                 response.usage, response.latency_s, response.cached, details=score.details,
-                                fingerprint=response.fingerprint))
+                                fingerprint=response.fingerprint, truncated=response.truncated,
+                                reasoning=response.reasoning))
     return outcomes

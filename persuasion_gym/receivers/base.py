@@ -12,14 +12,15 @@ import json
 import logging
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from tqdm.auto import tqdm
 
-from persuasion_gym.errors import ReceiverError
+from persuasion_gym.errors import ConfigError, ReceiverConfigError, ReceiverError
 from persuasion_gym.receivers.cache import ResponseCache, cache_key, open_cache
 from persuasion_gym.receivers.response import Request, Response, Usage
 from persuasion_gym.tasks.base import Messages
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 _legacy_noted: set[tuple[str, str]] = set()
 
 OnError = Literal["raise", "return"]
+OnTruncated = Literal["score", "error"]
 
 
 @dataclass
@@ -42,6 +44,8 @@ class ReceiverStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    reasoning_tokens: int = 0  # the part of completion_tokens spent thinking
+    truncated: int = 0  # answers served (asked or cached) that the token limit cut off
     fingerprints: set[str] = field(default_factory=set)
 
 
@@ -78,11 +82,17 @@ class Receiver(ABC):
         cache: ResponseCache | str | Path | bool | None = True,
         price_in: float = 0.0,
         price_out: float = 0.0,
+        on_truncated: OnTruncated = "score",
     ):
-        """``price_in``/``price_out``: USD per million prompt/completion tokens, for cost reports."""
+        """``price_in``/``price_out``: USD per million prompt/completion tokens (reasoning tokens
+        are completion tokens), for cost reports. ``on_truncated``: an answer the token limit
+        cut off is scored as it is (``"score"``, and counted) or is a failure (``"error"``)."""
+        if on_truncated not in ("score", "error"):
+            raise ConfigError(f"on_truncated={on_truncated!r}: use 'score' or 'error'")
         self.cache = open_cache(cache)
         self.stats = ReceiverStats()
         self.price_in, self.price_out = price_in, price_out
+        self.on_truncated = on_truncated
 
     @property
     @abstractmethod
@@ -151,10 +161,14 @@ class Receiver(ABC):
         if todo:
             groups = list(todo.values())
             done = len(requests) - sum(map(len, groups))  # from the cache: a resumed run starts there
+            answers = self._generate([requests[g[0]] for g in groups])
             with tqdm(total=len(requests), initial=done, desc=f"{self.kind} receiver", unit="resp",
-                      disable=not progress) as bar:
-                for j, out in self._generate([requests[g[0]] for g in groups]):
+                      disable=not progress) as bar, closing(cast(Generator, answers)):
+                for j, out in answers:
                     self.stats.calls += 1
+                    if isinstance(out, ConfigError):  # every request would fail alike: say it once, now
+                        self.stats.failures += 1
+                        raise out
                     if isinstance(out, ReceiverError):
                         errors.append(out)
                         out = Response(text="", error=str(out))
@@ -171,7 +185,25 @@ class Receiver(ABC):
                     bar.update(len(groups[j]))
         if errors and on_error == "raise":
             raise _summary(errors, len(todo), self.cache is not None)
-        return results  # type: ignore[return-value]
+        return self._cut_off(cast("list[Response]", results), on_error)
+
+    def _cut_off(self, results: list[Response], on_error: OnError) -> list[Response]:
+        """Count the answers the token limit cut off; under ``on_truncated="error"`` they fail."""
+        cut = {i for i, r in enumerate(results) if r.truncated and r.error is None}
+        self.stats.truncated += len(cut)
+        if not cut or self.on_truncated == "score":
+            return results
+        error = ReceiverConfigError(
+            f"{len(cut)} of {len(results)} answers were cut off by the token limit (finish_reason='length') and "
+            f"on_truncated='error' makes that a failure: raise the budget ({self._budget_option()}), lower "
+            "reasoning_effort= for a reasoning model, or pass on_truncated='score' to score them as they are")
+        if on_error == "raise":
+            raise error
+        return [replace(r, text="", error=str(error)) if i in cut else r for i, r in enumerate(results)]
+
+    def _budget_option(self) -> str:
+        """The option that sets this Receiver's completion budget, for messages."""
+        return "max_tokens= or max_completion_tokens="
 
     def _note_legacy_entries(self, cache: ResponseCache) -> None:
         legacy = self.legacy_identity
@@ -193,10 +225,13 @@ class Receiver(ABC):
     def _account(self, usage: Usage) -> None:
         self.stats.prompt_tokens += usage.prompt_tokens
         self.stats.completion_tokens += usage.completion_tokens
+        self.stats.reasoning_tokens += usage.reasoning_tokens
         self.stats.cost_usd += (usage.prompt_tokens * self.price_in + usage.completion_tokens * self.price_out) / 1e6
 
     def _postfix(self) -> dict[str, str]:
         postfix = {"tokens": f"{self.stats.prompt_tokens + self.stats.completion_tokens:,}"}
+        if self.stats.reasoning_tokens:
+            postfix["reasoning"] = f"{self.stats.reasoning_tokens:,}"
         if self.price_in or self.price_out:
             postfix["cost"] = f"${self.stats.cost_usd:.4f}"
         return postfix

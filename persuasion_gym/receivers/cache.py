@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from persuasion_gym.paths import cache_dir
+from persuasion_gym.receivers.reasoning import split_reasoning
 from persuasion_gym.receivers.response import Request, Response, Usage
 
 _SCHEMA = """
@@ -35,11 +36,17 @@ CREATE TABLE IF NOT EXISTS responses (
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
     created REAL NOT NULL,
-    system_fingerprint TEXT
+    system_fingerprint TEXT,
+    reasoning TEXT,
+    finish_reason TEXT,
+    reasoning_tokens INTEGER
 )
 """
-_COLUMNS = ("key, receiver, messages, sample, text, prompt_tokens, completion_tokens, latency_s, created, "
-            "system_fingerprint")
+# Columns later versions added, with their types: older cache files get them on opening.
+_ADDED = {"system_fingerprint": "TEXT", "reasoning": "TEXT", "finish_reason": "TEXT", "reasoning_tokens": "INTEGER"}
+_COLUMNS = "key, receiver, messages, sample, text, prompt_tokens, completion_tokens, latency_s, created, " + ", ".join(
+    _ADDED)
+_MARKS = ",".join("?" * (9 + len(_ADDED)))
 
 
 def cache_key(identity_json: str, messages: Sequence[dict], sample: int) -> str:
@@ -47,9 +54,9 @@ def cache_key(identity_json: str, messages: Sequence[dict], sample: int) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _add_fingerprint_column(conn: sqlite3.Connection) -> None:
+def _add_column(conn: sqlite3.Connection, name: str, kind: str) -> None:
     try:
-        conn.execute("ALTER TABLE responses ADD COLUMN system_fingerprint TEXT")
+        conn.execute(f"ALTER TABLE responses ADD COLUMN {name} {kind}")
     except sqlite3.OperationalError as exc:  # another process added it first
         if "duplicate column" not in str(exc):
             raise
@@ -77,8 +84,9 @@ class ResponseCache:
                         conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute(_SCHEMA)
                     columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
-                    if "system_fingerprint" not in columns:  # a cache written before fingerprints were kept
-                        _add_fingerprint_column(conn)
+                    for name, kind in _ADDED.items():
+                        if name not in columns:  # a cache written by an earlier version
+                            _add_column(conn, name, kind)
                     conn.execute("CREATE INDEX IF NOT EXISTS responses_receiver ON responses (receiver)")
                     conn.commit()
                     break
@@ -97,24 +105,28 @@ class ResponseCache:
             chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
-                "SELECT key, text, prompt_tokens, completion_tokens, latency_s, system_fingerprint "
-                f"FROM responses WHERE key IN ({marks})",
+                "SELECT key, text, prompt_tokens, completion_tokens, latency_s, system_fingerprint, reasoning, "
+                f"finish_reason, reasoning_tokens FROM responses WHERE key IN ({marks})",
                 chunk,
             )
-            for key, text, pt, ct, latency, fingerprint in rows:
-                found[key] = Response(text, Usage(pt, ct), latency, fingerprint=fingerprint)
+            for key, text, pt, ct, latency, fingerprint, reasoning, finish, rt in rows:
+                if reasoning is None:  # cached before the split: an inline <think> block is not the answer
+                    text, reasoning = split_reasoning(text)
+                found[key] = Response(text, Usage(pt, ct, rt or 0), latency, fingerprint=fingerprint,
+                                      reasoning=reasoning, finish_reason=finish)
         return [found.get(key) for key in keys]
 
     def put_many(self, identity_json: str, entries: Sequence[tuple[str, Request, Response]]) -> None:
         now = time.time()
         rows = [
             (key, identity_json, json.dumps(req.messages), req.sample, res.text,
-             res.usage.prompt_tokens, res.usage.completion_tokens, res.latency_s, now, res.fingerprint)
+             res.usage.prompt_tokens, res.usage.completion_tokens, res.latency_s, now, res.fingerprint,
+             res.reasoning, res.finish_reason, res.usage.reasoning_tokens)
             for key, req, res in entries
         ]
         conn = self._connection()
         with conn:
-            conn.executemany(f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            conn.executemany(f"INSERT OR REPLACE INTO responses ({_COLUMNS}) VALUES ({_MARKS})", rows)
 
     def count(self, identity_json: str) -> int:
         """How many answers the cache holds for one Receiver identity."""
@@ -133,13 +145,13 @@ class ResponseCache:
         many were copied."""
         conn = self._connection()
         rows = conn.execute(
-            "SELECT messages, sample, text, prompt_tokens, completion_tokens, latency_s, created, system_fingerprint "
+            f"SELECT messages, sample, text, prompt_tokens, completion_tokens, latency_s, created, {', '.join(_ADDED)} "
             "FROM responses WHERE receiver = ?", (source_identity_json,)).fetchall()
         copies = [(cache_key(target_identity_json, json.loads(messages), sample), target_identity_json, messages,
                    sample, *rest) for messages, sample, *rest in rows]
         with conn:
             before = conn.total_changes
-            conn.executemany(f"INSERT OR IGNORE INTO responses ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", copies)
+            conn.executemany(f"INSERT OR IGNORE INTO responses ({_COLUMNS}) VALUES ({_MARKS})", copies)
             return conn.total_changes - before
 
     def __len__(self) -> int:

@@ -12,24 +12,42 @@ import asyncio
 import atexit
 import concurrent.futures
 import os
+import re
 import sys
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpx2
 import openai
 
-from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailableError
-from persuasion_gym.receivers.base import Receiver
+from persuasion_gym.errors import ConfigError, ReceiverConfigError, ReceiverError, ReceiverUnavailableError
+from persuasion_gym.receivers.base import OnTruncated, Receiver
 from persuasion_gym.receivers.cache import ResponseCache
+from persuasion_gym.receivers.reasoning import split_reasoning
 from persuasion_gym.receivers.response import Request, Response, Usage
 
 OPENAI_URL = "https://api.openai.com/v1"
+AUTO = "auto"
+DEFAULT_MAX_TOKENS = 512
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+# OpenAI's reasoning models, by name (a fine-tune "ft:o4-mini-...:org::id" too): they refuse
+# max_tokens and any temperature but the default.
+_OPENAI_REASONING = re.compile(r"^(ft:)?(openai/)?(o\d|gpt-5)", re.IGNORECASE)
+# What to change when a server refuses a parameter, by the parameter's name.
+_PARAMETER_FIXES = {
+    "max_tokens": "send the budget as max_completion_tokens instead (spec '?max_tokens=none&max_completion_tokens=N')",
+    "temperature": "send no temperature, leaving the model's default (spec '?temperature=none')",
+    "top_p": "send no top_p (drop top_p= from the spec)",
+    "seed": "send no seed (drop seed= from the spec)",
+    "reasoning_effort": "send no reasoning_effort (the model does not take it: drop it from the spec)",
+    "max_completion_tokens": "send the budget as max_tokens instead (spec '?max_tokens=N')",
+}
 # Local servers (vLLM, llama.cpp, Ollama) accept any key; the SDK insists on one.
 PLACEHOLDER_KEY = "EMPTY"
 # Receivers with a running loop, closed at exit while their loop threads still run.
@@ -47,9 +65,23 @@ class OpenAIReceiver(Receiver):
         base_url: the endpoint, e.g. ``http://127.0.0.1:8000/v1``; default ``$OPENAI_BASE_URL``,
             else the OpenAI API.
         api_key: default ``$OPENAI_API_KEY``; required for the OpenAI API, optional elsewhere.
-        temperature, max_tokens, top_p, seed: decoding parameters (part of the identity). With
-            a seed, sample ``s`` of a prompt is drawn with seed ``seed + s``.
+        temperature, max_tokens, top_p, seed: decoding parameters (part of the identity); None
+            sends none (the server's default). With a seed, sample ``s`` of a prompt is drawn
+            with seed ``seed + s``. ``"auto"`` (the default of the first two): greedy with a
+            512-token budget, except for OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...),
+            which take only their default temperature and a ``max_completion_tokens`` budget:
+            for them nothing is sent but what was given, and ``max_tokens`` goes as
+            ``max_completion_tokens``.
+        max_completion_tokens: the completion budget, thinking included, under the name
+            OpenAI's reasoning models take (vLLM takes both names).
+        reasoning_effort: ``"minimal"``, ``"low"``, ``"medium"``, ``"high"`` (reasoning models).
         max_concurrency: requests in flight at once.
+        rpm, tpm: client-side limits (requests, tokens per minute) shared by every request of
+            this Receiver, paced evenly so that an API account's budget is not overrun; the
+            SDK honours a 429's ``Retry-After`` on top. Tokens are estimated before a request
+            (prompt characters / 4 plus the completion budget) and settled with its usage.
+        on_truncated: ``"score"`` (an answer cut off by the token limit is scored as it is,
+            and counted as cut off) or ``"error"`` (it is a Receiver failure).
         timeout: seconds per request attempt; max_retries: retries after the first attempt.
         cache_key: a name declaring that every endpoint given it serves the same model, so
             they share cached answers (replicas of one deployment). Without it the identity
@@ -66,34 +98,51 @@ class OpenAIReceiver(Receiver):
         model: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
+        temperature: float | str | None = AUTO,
+        max_tokens: int | str | None = AUTO,
         top_p: float | None = None,
         seed: int | None = None,
+        max_completion_tokens: int | None = None,
+        reasoning_effort: str | None = None,
         max_concurrency: int = 16,
         timeout: float = 120.0,
         max_retries: int = 4,
+        rpm: float | None = None,
+        tpm: float | None = None,
         cache_key: str | None = None,
+        on_truncated: OnTruncated = "score",
         cache: ResponseCache | str | Path | bool | None = True,
         price_in: float = 0.0,
         price_out: float = 0.0,
     ):
-        super().__init__(cache, price_in, price_out)
+        super().__init__(cache, price_in, price_out, on_truncated)
         if cache_key is not None and not str(cache_key).strip():
             raise ConfigError("cache_key='': name the deployment the endpoints share, e.g. cache_key=qwen7b-prod")
         self.cache_key = None if cache_key is None else str(cache_key)
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key and self.base_url.startswith(OPENAI_URL):
-            raise ReceiverUnavailableError(
+            raise ReceiverConfigError(
                 "missing API key for the OpenAI API: set OPENAI_API_KEY or pass api_key=; "
                 "for a local server pass base_url= (or set OPENAI_BASE_URL)"
             )
         self._api_key = key or PLACEHOLDER_KEY
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency={max_concurrency}: must be at least 1")
-        self.temperature, self.max_tokens, self.top_p, self.seed = temperature, max_tokens, top_p, seed
+        for name, value in (("temperature", temperature), ("max_tokens", max_tokens)):
+            if isinstance(value, str) and value != AUTO:
+                raise ConfigError(f"{name}={value!r}: pass a number, None (send none) or 'auto'")
+        for name, value in (("rpm", rpm), ("tpm", tpm), ("max_completion_tokens", max_completion_tokens)):
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name}={value}: must be positive (or None for no limit)")
+        if reasoning_effort is not None and reasoning_effort not in REASONING_EFFORTS:
+            raise ConfigError(f"reasoning_effort={reasoning_effort!r}: use one of {', '.join(REASONING_EFFORTS)}")
+        self._asked = {"temperature": temperature, "max_tokens": max_tokens, "max_completion_tokens":
+                       max_completion_tokens}
+        self.top_p, self.seed, self.reasoning_effort = top_p, seed, reasoning_effort
         self.max_concurrency, self.timeout, self.max_retries = max_concurrency, timeout, max_retries
+        self.rpm, self.tpm = rpm, tpm
+        self._pacer: _Pacer | None = None  # lives on the event loop; made there on first use
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: openai.AsyncOpenAI | None = None
@@ -106,6 +155,26 @@ class OpenAIReceiver(Receiver):
         except BaseException:
             self.close()
             raise
+        self._resolve_decoding()
+
+    def _resolve_decoding(self) -> None:
+        """What each request sends, from what was asked and what the model takes."""
+        temperature, max_tokens = self._asked["temperature"], self._asked["max_tokens"]
+        completion = cast("int | None", self._asked["max_completion_tokens"])
+        self.temperature: float | None
+        self.max_tokens: int | None
+        self.max_completion_tokens: int | None
+        if is_openai_reasoning_model(self.model):
+            # Only the default temperature; the budget under its other name.
+            self.temperature = None if temperature == AUTO else cast("float | None", temperature)
+            if max_tokens not in (AUTO, None) and completion is None:
+                completion = cast(int, max_tokens)
+            self.max_tokens, self.max_completion_tokens = None, completion
+        else:
+            self.temperature = 0.0 if temperature == AUTO else cast("float | None", temperature)
+            self.max_tokens = (None if completion is not None else DEFAULT_MAX_TOKENS) if max_tokens == AUTO \
+                else cast("int | None", max_tokens)
+            self.max_completion_tokens = completion
 
     # -- identity -------------------------------------------------------------------------
     @property
@@ -113,7 +182,7 @@ class OpenAIReceiver(Receiver):
         """The model and decoding, and what tells servers apart: the endpoint and what it says
         of the model in ``/v1/models`` (vLLM's ``root`` checkpoint, llama.cpp's ``meta``, the
         owner), asked once; or, for endpoints declared alike, their ``cache_key`` alone."""
-        identity = self.legacy_identity
+        identity = self._decoding_identity()
         if self.cache_key is not None:
             identity["cache_key"] = self.cache_key
         else:
@@ -131,6 +200,14 @@ class OpenAIReceiver(Receiver):
             "top_p": self.top_p,
             "seed": self.seed,
         }
+
+    def _decoding_identity(self) -> dict[str, Any]:
+        """Exactly what requests send besides the model and messages (None: not sent)."""
+        identity = self.legacy_identity
+        for name in ("max_completion_tokens", "reasoning_effort"):
+            if getattr(self, name) is not None:  # absent when unset: the identity stays as before
+                identity[name] = getattr(self, name)
+        return identity
 
     @property
     def server_info(self) -> dict[str, Any] | None:
@@ -264,13 +341,20 @@ class OpenAIReceiver(Receiver):
                 future.cancel()
 
     async def _one(self, request: Request, limit: asyncio.Semaphore) -> Response | ReceiverError:
-        body: dict[str, Any] = {"model": self.model, "messages": request.messages,
-                                "temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.top_p is not None:
-            body["top_p"] = self.top_p
+        body: dict[str, Any] = {"model": self.model, "messages": request.messages}
+        for name in ("temperature", "max_tokens", "max_completion_tokens", "top_p", "reasoning_effort"):
+            if getattr(self, name) is not None:  # only what was given or the model takes
+                body[name] = getattr(self, name)
         if self.seed is not None:
             body["seed"] = self.seed + request.sample
         await limit.acquire()  # released by ``_generate`` once the result is stored
+        estimate = 0
+        if self.rpm or self.tpm:
+            if self._pacer is None:
+                self._pacer = _Pacer(self.rpm, self.tpm)
+            budget = self.max_completion_tokens or self.max_tokens or 0
+            estimate = sum(len(str(m.get("content", ""))) for m in request.messages) // 4 + budget
+            await self._pacer.wait(estimate)
         start = time.perf_counter()
         try:
             # The SDK's own request path (auth, timeouts, retries, errors) without the typed
@@ -290,11 +374,10 @@ class OpenAIReceiver(Receiver):
         choices = completion.get("choices") if isinstance(completion, dict) else None
         if not choices:
             return ReceiverError(f"{self.base_url} returned no choices for model {self.model!r}")
-        text = (choices[0].get("message") or {}).get("content") or ""
-        usage = completion.get("usage") or {}
-        fingerprint = completion.get("system_fingerprint")
-        return Response(text, Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0), latency,
-                        fingerprint=fingerprint if isinstance(fingerprint, str) and fingerprint else None)
+        response = _parse(completion, choices[0], latency)
+        if self._pacer is not None:
+            self._pacer.settle(estimate, response.usage.total_tokens)
+        return response
 
     def _explain(self, exc: openai.OpenAIError, doing: str) -> ReceiverError:
         """Turn an SDK error into one that says what to fix, with the API key redacted."""
@@ -314,6 +397,11 @@ class OpenAIReceiver(Receiver):
             kind, message = ReceiverUnavailableError, (
                 f"{where} rejected the API key (HTTP {exc.status_code}) while {doing}: "
                 "set OPENAI_API_KEY or pass api_key= with a valid key"
+            )
+        elif isinstance(exc, openai.BadRequestError) and (refused := _refused_parameter(exc)) is not None:
+            kind, message = ReceiverConfigError, (
+                f"{where} refused the parameter {refused!r} for model {self.model!r} ({_short(exc.message, 160)}): "
+                f"{_PARAMETER_FIXES.get(refused, f'drop {refused}= from the spec')}"
             )
         elif isinstance(exc, openai.NotFoundError):
             message = (
@@ -337,6 +425,80 @@ def _describe(entries: list[dict[str, Any]] | None, model: str) -> dict[str, Any
     if entry is None:
         return None
     return {name: entry[name] for name in _STABLE_FIELDS if entry.get(name) is not None}
+
+
+def is_openai_reasoning_model(model: str) -> bool:
+    """Whether ``model`` names one of OpenAI's reasoning models (o1, o3, o4-mini, gpt-5, ...)."""
+    return bool(_OPENAI_REASONING.match(model))
+
+
+def _parse(completion: dict[str, Any], choice: dict[str, Any], latency: float) -> Response:
+    """One choice as a Response: the answer apart from the thinking, why it stopped, usage."""
+    message = choice.get("message") or {}
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    answer, inline = split_reasoning(content)
+    if inline is not None:  # no reasoning parser on the server: the thinking came inline
+        reasoning = inline if not reasoning else f"{reasoning}\n{inline}"
+    usage = completion.get("usage") or {}
+    details = usage.get("completion_tokens_details") or {}
+    fingerprint = completion.get("system_fingerprint")
+    return Response(
+        answer.strip() if inline is not None else answer,
+        Usage(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0,
+              details.get("reasoning_tokens") or 0),
+        latency,
+        fingerprint=fingerprint if isinstance(fingerprint, str) and fingerprint else None,
+        reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
+        finish_reason=choice.get("finish_reason") if isinstance(choice.get("finish_reason"), str) else None,
+    )
+
+
+def _refused_parameter(exc: openai.BadRequestError) -> str | None:
+    """The request parameter a 400 refuses, if it is about one (OpenAI names it in ``param``;
+    other servers only in the message)."""
+    if exc.param in _PARAMETER_FIXES:
+        return exc.param
+    text = exc.message.lower()
+    if "unsupported" in text or "not supported" in text or "extra inputs" in text:
+        return next((name for name in _PARAMETER_FIXES if f"'{name}'" in text or f'"{name}"' in text), None)
+    return None
+
+
+class _Pacer:
+    """Requests and tokens per minute, on the Receiver's event loop: each request waits for
+    its turn (requests evenly spaced, a little under the limit) and until the tokens of the
+    last minute leave room for its estimate."""
+
+    _MARGIN = 1.02  # network jitter must not bunch two requests into one window's edge
+
+    def __init__(self, rpm: float | None, tpm: float | None):
+        self.interval = self._MARGIN * 60.0 / rpm if rpm else 0.0
+        self.tpm = tpm
+        self.next_at = 0.0
+        self.spent: deque[list[float]] = deque()  # [time, tokens] of the last minute's requests
+
+    async def wait(self, tokens: int) -> None:
+        now = time.monotonic()
+        at, self.next_at = max(now, self.next_at), max(now, self.next_at) + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+        while self.tpm:
+            now = time.monotonic()
+            while self.spent and self.spent[0][0] <= now - 60.0:
+                self.spent.popleft()
+            used = sum(n for _, n in self.spent)
+            if not self.spent or used + tokens <= self.tpm:
+                break
+            await asyncio.sleep(self.spent[0][0] + 60.0 - now)
+        self.spent.append([time.monotonic(), float(tokens)])
+
+    def settle(self, estimate: int, actual: int) -> None:
+        """Replace a request's estimate by the tokens it used."""
+        for entry in reversed(self.spent):
+            if entry[1] == estimate:
+                entry[1] = float(actual)
+                return
 
 
 @atexit.register

@@ -31,7 +31,7 @@ from typing import Any, cast
 
 from persuasion_gym.cluster import NAMESPACE, cluster_summary, connect
 from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailableError
-from persuasion_gym.receivers.base import Receiver
+from persuasion_gym.receivers.base import OnTruncated, Receiver
 from persuasion_gym.receivers.cache import ResponseCache
 from persuasion_gym.receivers.response import Request, Response
 
@@ -79,7 +79,11 @@ class RayReceiver(Receiver):
         api_key: passed to the actors as an argument (default: ``$OPENAI_API_KEY`` of this
             process, for an ``openai`` inner spec), never through Ray's runtime environment,
             which the dashboard shows.
+        on_truncated: as for every Receiver (the driver applies it).
         cache, price_in, price_out: as for every Receiver; the cache is this process's.
+
+    An inner ``rpm=``/``tpm=`` is one budget per endpoint: the replicas that share an
+    endpoint split it evenly.
     """
 
     kind = "ray"
@@ -95,13 +99,14 @@ class RayReceiver(Receiver):
         max_restarts: int = 3,
         startup_timeout: float = 600.0,
         api_key: str | None = None,
+        on_truncated: OnTruncated = "score",
         cache: ResponseCache | str | Path | bool | None = True,
         price_in: float = 0.0,
         price_out: float = 0.0,
     ):
         from persuasion_gym.receivers.spec import parse_spec
 
-        super().__init__(cache, price_in, price_out)
+        super().__init__(cache, price_in, price_out, on_truncated)
         inner_kind, inner_options = parse_spec(inner)  # a malformed inner spec fails here, before Ray
         self._threads = _calls_at_once(inner_kind, inner_options) + 1  # + 1 for ``describe``
         if inner_kind == "ray":
@@ -120,6 +125,7 @@ class RayReceiver(Receiver):
         if num_gpus < 0 or (num_cpus is not None and num_cpus < 0) or max_restarts < 0:
             raise ConfigError("num_gpus, num_cpus and max_restarts must not be negative")
         self.inner, self.inner_kind = inner, inner_kind
+        self._limits = {name: inner_options[name] for name in ("rpm", "tpm") if inner_options.get(name)}
         self.num_gpus = num_gpus
         self.num_cpus = num_cpus if num_cpus is not None else (0.0 if inner_kind == "openai" else 1.0)
         self.address, self.max_restarts, self.startup_timeout = address, max_restarts, startup_timeout
@@ -146,6 +152,9 @@ class RayReceiver(Receiver):
             overrides["base_url"] = self.endpoints[i % len(self.endpoints)]
         if self._cache_key is not None:
             overrides["cache_key"] = self._cache_key
+        if self._limits:  # one budget per endpoint, split among the replicas asking it
+            sharing = len(range(i % max(len(self.endpoints), 1), self.replicas, max(len(self.endpoints), 1)))
+            overrides.update({name: limit / sharing for name, limit in self._limits.items()})
         if self._api_key:
             overrides["api_key"] = self._api_key
         return overrides

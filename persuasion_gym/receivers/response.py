@@ -9,8 +9,12 @@ from persuasion_gym.tasks.base import Messages
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of one or more responses. ``reasoning_tokens`` are the part of the completion
+    tokens spent thinking (billed as output, as OpenAI and vLLM count them)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -25,7 +29,11 @@ class Response:
     """One Receiver response. ``error`` is set (and ``text`` empty) only for a failed request
     returned under ``on_error="return"``; failures are never cached. ``fingerprint`` is what
     the server said of its backend with this answer (OpenAI's ``system_fingerprint``), if
-    anything: it is recorded, not part of the cache key, as it is only known afterwards."""
+    anything: it is recorded, not part of the cache key, as it is only known afterwards.
+
+    ``text`` is the answer alone, what scorers read; a reasoning model's thinking is in
+    ``reasoning``; ``finish_reason`` says why it stopped (``"length"``: cut off by the token
+    limit, see ``truncated``)."""
 
     text: str
     usage: Usage = Usage()
@@ -33,6 +41,13 @@ class Response:
     cached: bool = False
     error: str | None = None
     fingerprint: str | None = None
+    reasoning: str | None = None
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Cut off by the token limit: the answer may be missing or incomplete."""
+        return self.finish_reason == "length"
 
 
 @dataclass(frozen=True)

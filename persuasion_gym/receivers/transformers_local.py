@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailableError
-from persuasion_gym.receivers.base import Receiver
+from persuasion_gym.receivers.base import OnTruncated, Receiver
 from persuasion_gym.receivers.cache import ResponseCache
+from persuasion_gym.receivers.reasoning import split_reasoning
 from persuasion_gym.receivers.response import Request, Response, Usage
 
 INSTALL_HINT = "pip install 'persuasion-gym[local]' (transformers, torch, gguf, accelerate)"
@@ -59,6 +60,10 @@ class TransformersReceiver(Receiver):
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``.
         dtype: ``"auto"`` (float32 on CPU, bfloat16 on CUDA) or a torch dtype name.
         threads: CPU threads for torch (default: torch's choice).
+        enable_thinking: for chat templates that think (Qwen3's), turn thinking on or off;
+            None leaves the template's default. The thinking is kept apart from the answer
+            either way (``Response.reasoning``), and only the answer is scored.
+        on_truncated: ``"score"`` or ``"error"`` for an answer cut off at ``max_new_tokens``.
     """
 
     kind = "transformers"
@@ -74,11 +79,16 @@ class TransformersReceiver(Receiver):
         device: str = "auto",
         dtype: str = "auto",
         threads: int | None = None,
+        enable_thinking: bool | None = None,
+        on_truncated: OnTruncated = "score",
         cache: ResponseCache | str | Path | bool | None = True,
         price_in: float = 0.0,
         price_out: float = 0.0,
     ):
-        super().__init__(cache, price_in, price_out)
+        super().__init__(cache, price_in, price_out, on_truncated)
+        if enable_thinking not in (None, True, False):
+            raise ConfigError(f"enable_thinking={enable_thinking!r}: pass true or false")
+        self.enable_thinking = enable_thinking
         try:
             import torch
             import transformers  # noqa: F401
@@ -107,7 +117,7 @@ class TransformersReceiver(Receiver):
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {
+        identity = {
             "kind": self.kind,
             "model": self.model_name,
             "dtype": self.dtype,
@@ -116,6 +126,12 @@ class TransformersReceiver(Receiver):
             "top_p": self.top_p,
             "seed": self.seed,
         }
+        if self.enable_thinking is not None:  # absent when unset: the identity stays as before
+            identity["enable_thinking"] = self.enable_thinking
+        return identity
+
+    def _budget_option(self) -> str:
+        return "max_new_tokens="
 
     @property
     def dispatch(self) -> tuple[int, int]:
@@ -172,7 +188,8 @@ class TransformersReceiver(Receiver):
         import torch
 
         model, tokenizer = self.load()
-        texts = [tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False)
+        template: dict[str, Any] = {} if self.enable_thinking is None else {"enable_thinking": self.enable_thinking}
+        texts = [tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False, **template)
                  for r in requests]
         # Batch prompts of similar length together: less padding, less wasted compute.
         order = sorted(range(len(requests)), key=lambda i: len(texts[i]))
@@ -204,10 +221,14 @@ class TransformersReceiver(Receiver):
             prompt_width = batch["input_ids"].shape[1]
             for row, i in enumerate(chunk):
                 tokens = output[row, prompt_width:].tolist()
-                length = next((k + 1 for k, t in enumerate(tokens) if t in stops), len(tokens))
-                text = tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
-                usage = Usage(int(batch["attention_mask"][row].sum()), length)
-                yield i, Response(text, usage, latency)
+                stop = next((k + 1 for k, t in enumerate(tokens) if t in stops), None)
+                length = len(tokens) if stop is None else stop
+                answer, reasoning = split_reasoning(tokenizer.decode(tokens[:length], skip_special_tokens=True))
+                thought = len(tokenizer(reasoning, add_special_tokens=False)["input_ids"]) if reasoning else 0
+                usage = Usage(int(batch["attention_mask"][row].sum()), length, thought)
+                # generate() runs until every row stops or the budget is spent: no stop, no budget left.
+                finish = "length" if stop is None else "stop"
+                yield i, Response(answer.strip(), usage, latency, reasoning=reasoning, finish_reason=finish)
 
     @staticmethod
     def _stop_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import random
 import socket
@@ -46,6 +47,21 @@ class ScriptedChatServer:
         api_key: if set, requests without ``Authorization: Bearer <api_key>`` get 401.
         fail_rate: the share of chat requests answered HTTP 503 at random (a flaky endpoint),
             drawn from ``seed``.
+        root: the checkpoint ``/v1/models`` names for the model, as vLLM does (default: none).
+        system_fingerprint: sent with every completion, as OpenAI does (default: none).
+        think: maps a request's messages to the thinking a reasoning model does before it
+            answers (default: none); it comes back as ``reasoning_format`` says:
+            ``"reasoning_content"`` (vLLM and SGLang with a reasoning parser, DeepSeek),
+            ``"reasoning"`` (newer vLLM, OpenRouter), or ``"inline"`` (``<think>...</think>``
+            at the start of ``content``: no parser). Thinking counts as reasoning tokens.
+        reasoning_model: refuse ``max_tokens`` and a non-default ``temperature`` with HTTP 400,
+            as OpenAI's o-series and gpt-5 do (they take ``max_completion_tokens``).
+        rate_limit: ``(requests, window_s)``: past that many chat requests in any window,
+            answer 429 with ``retry-after-ms`` saying when the window frees (an API budget).
+
+    A token is a word here. A request's ``max_completion_tokens`` or ``max_tokens`` budget is
+    spent on the thinking first, then on the answer; what does not fit is cut off, with
+    ``finish_reason="length"``.
 
     Use as a context manager; ``url`` is the base URL for the SDK, ``requests`` the bodies
     received (``count`` of them), ``fail_next`` queues faults.
@@ -60,8 +76,20 @@ class ScriptedChatServer:
         port: int = 0,
         fail_rate: float = 0.0,
         seed: int = 0,
+        root: str | None = None,
+        system_fingerprint: str | None = None,
+        think: Reply | None = None,
+        reasoning_format: str = "reasoning_content",
+        reasoning_model: bool = False,
+        rate_limit: tuple[int, float] | None = None,
     ):
+        if reasoning_format not in ("reasoning_content", "reasoning", "inline"):
+            raise ValueError(f"reasoning_format={reasoning_format!r}: use reasoning_content, reasoning or inline")
         self.reply, self.model, self.latency_s, self.api_key = reply, model, latency_s, api_key
+        self.root, self.system_fingerprint = root, system_fingerprint
+        self.think, self.reasoning_format, self.reasoning_model = think, reasoning_format, reasoning_model
+        self.rate_limit, self.refused = rate_limit, 0
+        self._admitted: deque[float] = deque()  # when the chat requests in the rate window came
         self.fail_rate, self._random = fail_rate, random.Random(seed)
         self.requests: list[dict[str, Any]] = []
         self.in_flight = self.max_in_flight = 0
@@ -175,11 +203,17 @@ class ScriptedChatServer:
             return self._error(401, "Incorrect API key provided.", "invalid_request_error")
         route = path.split("?")[0].rstrip("/")
         if method == "GET" and route.endswith("/models"):
-            return 200, {"object": "list", "data": [
-                {"id": self.model, "object": "model", "created": 0, "owned_by": "persuasion-gym"}]}, {}
+            # ``created`` is the time of asking, as vLLM and llama.cpp send it.
+            entry = {"id": self.model, "object": "model", "created": int(time.time()), "owned_by": "persuasion-gym"}
+            if self.root is not None:
+                entry["root"] = self.root
+            return 200, {"object": "list", "data": [entry]}, {}
         if method != "POST" or not route.endswith("/chat/completions"):
             return self._error(404, f"no route {path}", "not_found_error")
         request = json.loads(body or b"{}")
+        limited = self._over_rate_limit()
+        if limited is not None:
+            return limited
         fault = self._take_fault(request)
         try:
             return await self._complete(request, fault)
@@ -199,18 +233,71 @@ class ScriptedChatServer:
             return self._error(fault, f"injected fault {fault}", "server_error")
         if body.get("model") != self.model:
             return self._error(404, f"The model '{body.get('model')}' does not exist", "not_found_error")
+        refused = self._refused_parameter(body)
+        if refused is not None:
+            return refused
         messages = body.get("messages", [])
-        text = self.reply(messages)
+        budget = body.get("max_completion_tokens", body.get("max_tokens"))
+        thinking = (self.think(messages) if self.think is not None else "").split()
+        answer = self.reply(messages).split(" ")
+        cut = budget is not None and len(thinking) + len([w for w in answer if w]) > budget
+        if budget is not None:
+            thinking = thinking[:budget]
+            answer = _first_words(answer, budget - len(thinking))
+        message: dict[str, Any] = {"role": "assistant", "content": " ".join(answer)}
+        if thinking and self.reasoning_format == "inline":  # cut off mid-thought: the block never closes
+            message["content"] = "<think>\n" + " ".join(thinking) + ("" if cut and not any(answer) else
+                                                                      "\n</think>\n\n" + message["content"])
+        elif thinking:
+            message[self.reasoning_format] = " ".join(thinking)
         prompt_tokens = sum(_words(m.get("content", "")) for m in messages)
-        return 200, {
+        completion_tokens = len(thinking) + _words(" ".join(answer))
+        extra = {} if self.system_fingerprint is None else {"system_fingerprint": self.system_fingerprint}
+        usage: dict[str, Any] = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                                 "total_tokens": prompt_tokens + completion_tokens}
+        if self.think is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": len(thinking)}
+        return 200, {**extra,
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": self.model,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _words(text),
-                      "total_tokens": prompt_tokens + _words(text)},
+            "choices": [{"index": 0, "finish_reason": "length" if cut else "stop", "message": message}],
+            "usage": usage,
         }, {}
+
+    def _refused_parameter(self, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        """What OpenAI's reasoning models answer to the parameters they do not take."""
+        if not self.reasoning_model:
+            return None
+        if "max_tokens" in body:
+            message = ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                       "Use 'max_completion_tokens' instead.")
+            return 400, {"error": {"message": message, "type": "invalid_request_error", "param": "max_tokens",
+                                   "code": "unsupported_parameter"}}, {}
+        if body.get("temperature", 1) != 1:
+            message = (f"Unsupported value: 'temperature' does not support {body['temperature']} with this model. "
+                       "Only the default (1) value is supported.")
+            return 400, {"error": {"message": message, "type": "invalid_request_error", "param": "temperature",
+                                   "code": "unsupported_value"}}, {}
+        return None
+
+    def _over_rate_limit(self) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+        if self.rate_limit is None:
+            return None
+        limit, window = self.rate_limit
+        now = time.monotonic()
+        with self._lock:
+            while self._admitted and self._admitted[0] <= now - window:
+                self._admitted.popleft()
+            if len(self._admitted) < limit:
+                self._admitted.append(now)
+                return None
+            self.refused += 1
+            wait_ms = max(1, int(1000 * (self._admitted[0] + window - now)))
+        message = f"Rate limit reached: {limit} requests per {window:g} s. Please try again in {wait_ms} ms."
+        return 429, {"error": {"message": message, "type": "requests", "code": "rate_limit_exceeded"}}, {
+            "retry-after-ms": str(wait_ms)}
 
     # -- bookkeeping -------------------------------------------------------------------------
     def _take_fault(self, body: dict[str, Any]) -> int | str | None:
@@ -229,6 +316,17 @@ class ScriptedChatServer:
 
 def _words(text: str) -> int:
     return len(text.split())
+
+
+def _first_words(pieces: list[str], n: int) -> list[str]:
+    """The pieces of a space-split text up to its ``n``-th word (empty pieces kept)."""
+    kept: list[str] = []
+    for piece in pieces:
+        if piece and n <= 0:
+            break
+        kept.append(piece)
+        n -= bool(piece)
+    return kept
 
 
 @contextlib.contextmanager
@@ -254,15 +352,24 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m persuasion_gym.testing --port 8000 --latency 0.1``: serve until killed."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="A scripted OpenAI-compatible server on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=8000)
+    parser = argparse.ArgumentParser(prog="python -m persuasion_gym.testing",
+                                     description="A scripted OpenAI-compatible server on 127.0.0.1.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--port", type=int, default=8000, help="the port to listen on (0: any free one)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--model", default="scripted")
-    parser.add_argument("--text", default=None, help="answer every request with this text (default: echo)")
+    parser.add_argument("--model", default="scripted",
+                        help="the one model name served: a receiver spec openai:MODEL@URL must name it")
+    parser.add_argument("--text", default=None, help="answer every request with this text (None: echo the prompt)")
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 503 at random")
     args = parser.parse_args(argv)
     reply = echo_reply if args.text is None else (lambda messages: args.text)
-    server = ScriptedChatServer(reply, args.model, args.latency, port=args.port, fail_rate=args.fail_rate)
+    try:
+        server = ScriptedChatServer(reply, args.model, args.latency, port=args.port, fail_rate=args.fail_rate)
+    except OSError as exc:  # the port is taken (or not ours to bind): one line, as argparse's own errors
+        reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+        print(f"{parser.prog}: error: port {args.port} on 127.0.0.1 {reason}: pick another --port "
+              "(--port 0 takes a free one)", file=sys.stderr)
+        sys.exit(2)
     print(f"serving {args.model!r} at {server.url}", flush=True)
     try:
         server.serve_forever()
