@@ -9,12 +9,14 @@ import argparse
 from persuasion_agents.benchmark import Setting, markdown, run_benchmark
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--receiver", default="auto")
-parser.add_argument("--test-items", type=int, default=50)
-parser.add_argument("--train-items", type=int, default=50)
-parser.add_argument("--policies", default="none,random,best-fixed,oracle,ucb,linucb")
-parser.add_argument("--timesteps", type=int, default=2_000)
-parser.add_argument("--out", default="runs/benchmark")
+parser.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: %(default)s)")
+parser.add_argument("--test-items", type=int, default=50, help="held-out GSM8K test questions (default: %(default)s)")
+parser.add_argument("--train-items", type=int, default=50, help="GSM8K training questions (default: %(default)s)")
+parser.add_argument("--policies", default="none,random,best-fixed,oracle,ucb,linucb",
+                    help="policy names, comma-separated (default: %(default)s)")
+parser.add_argument("--timesteps", type=int, default=2_000,
+                    help="training episodes per trained policy (default: %(default)s)")
+parser.add_argument("--out", default="runs/benchmark", help="directory for the runs and results (default: %(default)s)")
 args = parser.parse_args()
 
 setting = Setting("Persuasion-GSM8K-v0", args.receiver, split="test", n_items=args.test_items,

@@ -23,9 +23,10 @@ class StepsForLongQuestions(Policy):
 POLICIES["long-steps"] = StepsForLongQuestions  # the benchmark finds policies by name
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--receiver", default="auto")
-parser.add_argument("--items", type=int, default=20)
-parser.add_argument("--out", default="runs/custom-policy")
+parser.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: %(default)s)")
+parser.add_argument("--items", type=int, default=20, help="GSM8K test questions (default: %(default)s)")
+parser.add_argument("--out", default="runs/custom-policy",
+                    help="directory for the runs and results (default: %(default)s)")
 args = parser.parse_args()
 
 setting = Setting("Persuasion-GSM8K-v0", args.receiver, split="test", n_items=args.items)

@@ -34,7 +34,7 @@ class LargestNumberReceiver(Receiver):
 
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--items", type=int, default=10)
+parser.add_argument("--items", type=int, default=10, help="GSM8K test questions (default: %(default)s)")
 args = parser.parse_args()
 
 receiver = LargestNumberReceiver()

@@ -17,8 +17,8 @@ SIGNALS = [
 ]
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--receiver", default="auto")
-parser.add_argument("--items", type=int, default=8)
+parser.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: %(default)s)")
+parser.add_argument("--items", type=int, default=8, help="GSM8K test questions (default: %(default)s)")
 args = parser.parse_args()
 
 env = gym.make("Persuasion-GSM8K-v0", receiver=args.receiver, signals=SIGNALS, split="test",

@@ -52,8 +52,9 @@ class ConversionTask(Task):
 
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--receiver", default="auto")
-parser.add_argument("--data", default=None, help="a JSONL file of {question, answer}; default: a small one")
+parser.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: %(default)s)")
+parser.add_argument("--data", default=None,
+                    help="a JSONL file of {question, answer} records (default: a small one it writes)")
 args = parser.parse_args()
 data = args.data
 if data is None:

@@ -18,11 +18,13 @@ from persuasion_gym.tables import baseline_values, load_table, policy_value, rec
 from persuasion_gym.tasks import GSM8KTask
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-parser.add_argument("--receiver", default="auto")
-parser.add_argument("--train-items", type=int, default=40)
-parser.add_argument("--test-items", type=int, default=20)
-parser.add_argument("--timesteps", type=int, default=20_000)
-parser.add_argument("--out", default="runs/record-then-train")
+parser.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: %(default)s)")
+parser.add_argument("--train-items", type=int, default=40,
+                    help="GSM8K training questions to record (default: %(default)s)")
+parser.add_argument("--test-items", type=int, default=20, help="GSM8K test questions to record (default: %(default)s)")
+parser.add_argument("--timesteps", type=int, default=20_000, help="PPO training episodes (default: %(default)s)")
+parser.add_argument("--out", default="runs/record-then-train",
+                    help="directory for the two tables (default: %(default)s)")
 args = parser.parse_args()
 
 task, receiver, out = GSM8KTask(), make_receiver(args.receiver), Path(args.out)

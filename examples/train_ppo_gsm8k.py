@@ -25,14 +25,20 @@ from persuasion_gym.errors import PersuasionGymError
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: auto)")
-    parser.add_argument("--train-items", type=int, default=24, help="GSM8K train questions to train on")
-    parser.add_argument("--test-items", type=int, default=24, help="GSM8K test questions to evaluate on")
-    parser.add_argument("--timesteps", type=int, default=2048, help="PPO training steps (episodes)")
-    parser.add_argument("--n-envs", type=int, default=4)
-    parser.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
-    parser.add_argument("--data-path", default=None, help="GSM8K directory or .jsonl (default: PERSUASION_GYM_DATA_DIR or the hub)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--receiver", default="auto",
+                        help="receiver spec, e.g. openai:MODEL@URL (default: %(default)s)")
+    parser.add_argument("--train-items", type=int, default=24,
+                        help="GSM8K train questions to train on (default: %(default)s)")
+    parser.add_argument("--test-items", type=int, default=24,
+                        help="GSM8K test questions to evaluate on (default: %(default)s)")
+    parser.add_argument("--timesteps", type=int, default=2048,
+                        help="PPO training steps (episodes) (default: %(default)s)")
+    parser.add_argument("--n-envs", type=int, default=4, help="envs per PPO step (default: %(default)s)")
+    parser.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"],
+                        help="observations: MiniLM or hashed n-grams (default: %(default)s, MiniLM when installed)")
+    parser.add_argument("--data-path", default=None,
+                        help="GSM8K directory or .jsonl (default: PERSUASION_GYM_DATA_DIR or the hub)")
+    parser.add_argument("--seed", type=int, default=0, help="the random seed (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 

@@ -1,19 +1,97 @@
-"""The ``persuasion-gym`` command line."""
+"""The ``persuasion-gym`` command line.
+
+Bad input ends in one line, ``persuasion-gym: error: ...`` naming the problem and the fix, and
+exit code 2 (``-v`` adds the traceback); Ctrl-C says what is saved and exits 130.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
 import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-from persuasion_gym.errors import ConfigError, PersuasionGymError, ReceiverError
+from persuasion_gym.errors import ConfigError, PersuasionGymError, ReceiverConfigError, ReceiverError
 
 if TYPE_CHECKING:
     from persuasion_gym.envs import PersuasionEnv
+    from persuasion_gym.envs.text_space import SignalText
+    from persuasion_gym.receivers import Receiver, ResponseCache
+
+
+def _names(value: str, flag: str) -> list[str]:
+    """A comma-separated flag's entries, spaces around them dropped ("none, ucb" is two)."""
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise ConfigError(f"{flag} {value!r} has an empty entry: separate the names with single commas")
+    return names
+
+
+def _check_env_id(env_id: str, flag: str = "--env") -> None:
+    """An unregistered id fails here with the closest registered one, not in Gymnasium's traceback."""
+    import gymnasium as gym
+
+    import persuasion_gym  # noqa: F401  (registers the envs)
+
+    module, _, name = env_id.rpartition(":")
+    if module:  # "module:Env-v0": importing the module registers the env, as gym.make does
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigError(f"{flag} {env_id}: cannot import {module!r}, which should register it ({exc})") from None
+    if name in gym.registry:
+        return
+    by_lower = {known.lower(): known for known in gym.registry}
+    close = difflib.get_close_matches(name.lower(), by_lower, n=1)
+    guess = f"did you mean {by_lower[close[0]]}? " if close else ""
+    raise ConfigError(f"unknown env id {name!r} ({flag}): {guess}`persuasion-gym envs` lists the registered ids")
+
+
+def _read_signals(path: str) -> list[str]:
+    """``--signals-file``: a JSON list of signal texts; errors name the file and the flag."""
+    from persuasion_gym.signals import SignalLibrary
+
+    try:
+        text = Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--signals-file {path}: cannot read it ({exc.strerror}): pass a JSON file holding a "
+                          'list of signal texts, e.g. ["", "Think step by step."]') from None
+    try:
+        signals = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--signals-file {path} is not valid JSON: {exc.msg} at line {exc.lineno} column "
+                          f"{exc.colno}; it must hold a list of signal texts, e.g. "
+                          '["", "Think step by step."]') from None
+    if not isinstance(signals, list):
+        raise ConfigError(f"--signals-file {path} holds a JSON {_JSON_TYPES.get(type(signals), 'value')}: it must "
+                          'hold a list of signal texts ("" is the empty signal), e.g. ["", "Think step by step."]')
+    try:
+        SignalLibrary(signals)  # its own checks: texts only, at least one, no duplicates
+    except ConfigError as exc:
+        raise ConfigError(f"--signals-file {path}: {exc}") from None
+    return signals
+
+
+_JSON_TYPES = {dict: "object", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
+def _make_receiver(spec: str, **kwargs: Any) -> Receiver:
+    """``make_receiver``, for the commands that make their own: a Receiver that fails while being
+    set up (missing key, no server) has been asked nothing, so a rerun alone does not help."""
+    from persuasion_gym.receivers import make_receiver
+
+    try:
+        return make_receiver(spec, **kwargs)
+    except ReceiverConfigError:
+        raise
+    except ReceiverError as exc:
+        raise ReceiverConfigError(f"--receiver {spec}: {exc}") from exc
 
 
 def _envs(args: argparse.Namespace) -> int:
@@ -30,20 +108,31 @@ def _check(args: argparse.Namespace) -> int:
 
     import persuasion_gym  # noqa: F401  (registers the envs)
     from persuasion_gym.persuasion import exchange
-    from persuasion_gym.receivers import make_receiver
 
-    receiver = make_receiver(args.receiver, cache=not args.no_cache)
-    kwargs: dict = {"receiver": receiver, "max_items": args.item + 1, "observation": "text", "split": args.split}
+    receiver = _make_receiver(args.receiver, cache=not args.no_cache)
+    # Text actions: the signal is checked as step() checks one (length limit, charset).
+    kwargs: dict = {"receiver": receiver, "observation": "text", "action_type": "text", "split": args.split}
     if args.data_path:
         kwargs["data_path"] = args.data_path
     env = cast("PersuasionEnv", gym.make(args.env, **kwargs).unwrapped)
+    n = len(env.dataset)
+    if not 0 <= args.item < n:
+        raise ConfigError(f"--item {args.item}: the {args.split} split of {args.env} has {n} items: "
+                          f"use --item 0..{n - 1}")
+    limit = cast("SignalText", env.action_space).max_length
+    if len(args.signal) > limit:  # step()'s limit; the env's own message offers max_signal_length=, no flag here
+        raise ConfigError(f"--signal has {len(args.signal)} characters, over the {limit} a step takes: shorten it")
+    try:
+        signal = env.check_text(args.signal)  # the charset, as step() checks it
+    except PersuasionGymError as exc:
+        raise ConfigError(f"--signal: {exc}") from None
     task, item = env.task, env.dataset.items[args.item]
-    outcome = exchange(task, receiver, [item], [args.signal])[0]
+    outcome = exchange(task, receiver, [item], [signal])[0]
     print(json.dumps({
         "receiver": receiver.identity,
         "item_id": item.item_id,
         task.text_key: item.text,
-        "signal": args.signal,
+        "signal": signal,
         "response": outcome.response,
         "answer": outcome.answer,
         "gold": item.gold,
@@ -62,15 +151,15 @@ def _record(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import persuasion_gym  # noqa: F401  (registers the envs)
-    from persuasion_gym.receivers import make_receiver
     from persuasion_gym.tables import baseline_values, record
 
-    receiver = make_receiver(args.receiver, price_in=args.price_in, price_out=args.price_out)
+    signals = _read_signals(args.signals_file) if args.signals_file else None
+    receiver = _make_receiver(args.receiver, price_in=args.price_in, price_out=args.price_out)
     kwargs: dict = {"split": args.split, "max_items": args.n_items, "observation": "text", "receiver": receiver}
     if args.data_path:
         kwargs["data_path"] = args.data_path
-    if args.signals_file:
-        kwargs["signals"] = json.loads(open(args.signals_file, encoding="utf-8").read())
+    if signals is not None:
+        kwargs["signals"] = signals
     if args.sandbox:
         if not any(code in args.env for code in ("HumanEval", "MBPP")):
             raise ConfigError(
@@ -184,22 +273,22 @@ def _compare(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace):
     from persuasion_agents.benchmark import Setting
 
-    receivers = args.receiver.split(",")
-    trains = args.train_receiver.split(",") if args.train_receiver else [None] * len(receivers)
+    receivers = _names(args.receiver, "--receiver")
+    trains = _names(args.train_receiver, "--train-receiver") if args.train_receiver else [None] * len(receivers)
     if len(trains) != len(receivers):
         raise ConfigError("--train-receiver takes one spec per --receiver spec")
     return [Setting(env, receiver, args.split, args.n_items, train, args.train_split, args.train_items)
-            for env in args.env.split(",") for receiver, train in zip(receivers, trains, strict=True)]
+            for env in _names(args.env, "--env") for receiver, train in zip(receivers, trains, strict=True)]
 
 
 def _bench(args: argparse.Namespace) -> int:
     from persuasion_agents.benchmark import run_benchmark
     from persuasion_agents.classic_bench import CLASSIC_ENVS, run_classic_benchmark
 
-    envs = args.env.split(",")
+    envs, names = _names(args.env, "--env"), _names(args.policies, "--policies")
     classic = [e for e in envs if e in CLASSIC_ENVS]
     if classic:  # no Receiver model: regret against the LP optimum
-        policies = [p for p in args.policies.split(",") if p not in ("none", "best-fixed", "oracle")]
+        policies = [p for p in names if p not in ("none", "best-fixed", "oracle")]
         rows = run_classic_benchmark(classic, policies, args.timesteps, args.out, args.seed)
         print((Path(args.out) / "classic_results.md").read_text())
         print(f"regret curves: {args.out}/regret.png")
@@ -214,7 +303,7 @@ def _bench(args: argparse.Namespace) -> int:
     from persuasion_agents.benchmark import BenchmarkIncompleteError, markdown
 
     try:
-        rows = run_benchmark(_settings(args), args.policies.split(","), args.out, args.timesteps, args.seed,
+        rows = run_benchmark(_settings(args), names, args.out, args.timesteps, args.seed,
                              args.featurizer, policy_options=options)
     except BenchmarkIncompleteError as exc:  # show the runs that finished; main says what failed
         if exc.rows:
@@ -231,12 +320,11 @@ def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from persuasion_agents.benchmark import Setting, markdown, run_benchmark
-    from persuasion_gym.receivers import make_receiver
     from persuasion_gym.tables import record
     from persuasion_gym.tasks import GSM8KTask
 
     out = Path(args.out)
-    receiver = make_receiver(args.receiver)
+    receiver = _make_receiver(args.receiver)
     print(f"Receiver: {receiver!r}", file=sys.stderr)
     task = GSM8KTask()
     tables = {}
@@ -246,7 +334,8 @@ def _demo(args: argparse.Namespace) -> int:
         tables[split] = out / f"{split}.npz"
         record(task, receiver, dataset, list(task.default_signals), out=tables[split], env_id="Persuasion-GSM8K-v0")
     setting = Setting("Persuasion-Table-v0", f"table:{tables['test']}", train_receiver=f"table:{tables['train']}")
-    rows = run_benchmark([setting], args.policies.split(","), out / "bench", args.timesteps, args.seed, args.featurizer)
+    rows = run_benchmark([setting], _names(args.policies, "--policies"), out / "bench", args.timesteps, args.seed,
+                         args.featurizer)
     print(markdown(rows))
     print(f"figure: {out / 'bench' / 'accuracy.png'}  results: {out / 'bench' / 'results.md'}")
     if args.advisor_steps > 0:
@@ -282,175 +371,266 @@ def _demo_lm_advisor(args: argparse.Namespace, receiver, out: Path) -> None:
               "of them help (a stronger Receiver, RECEIVER=openai:MODEL@URL, or more --advisor-steps)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's errors as this command's other errors: one line, the fix, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"persuasion-gym: error: {message} (see `{self.prog} --help`)\n")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default. argparse's ArgumentDefaultsHelpFormatter would
+    print "(default: None)" for the flags whose unset value means something (every item, the
+    env's signals): those say it in words."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "default" in text or not action.option_strings or unset:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _count(value: str) -> int:
+    """A flag counting items, samples or steps: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number: pass 1 or more") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is below 1: pass 1 or more")
+    return number
+
+
 def _advisor_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("LM Advisor (--algo lm-advisor, policy lm-advisor)")
     group.add_argument("--advisor", default="embedded", help="embedded, a hub id (gpt2), a local or trained directory")
-    group.add_argument("--steps", type=int, default=20, help="GRPO steps")
-    group.add_argument("--items-per-step", type=int, default=2)
-    group.add_argument("--num-generations", type=int, default=4, help="signals sampled per item (the group baseline)")
+    group.add_argument("--steps", type=_count, default=20, help="GRPO steps")
+    group.add_argument("--items-per-step", type=_count, default=2, help="task items per GRPO step")
+    group.add_argument("--num-generations", type=_count, default=4,
+                       help="signals sampled per item (the group baseline)")
     group.add_argument("--beta", type=float, default=0.04, help="KL weight to the starting model")
-    group.add_argument("--learning-rate", type=float, default=1e-5)
-    group.add_argument("--save-steps", type=int, default=10, help="steps between checkpoints")
+    group.add_argument("--learning-rate", type=float, default=1e-5, help="the optimizer's learning rate")
+    group.add_argument("--save-steps", type=_count, default=10, help="steps between checkpoints")
     group.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of every weight")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from persuasion_gym import __version__
 
-    parser = argparse.ArgumentParser(prog="persuasion-gym", description="Bayesian-persuasion alignment environments.")
+    parser = _Parser(prog="persuasion-gym", description="Bayesian-persuasion alignment environments.")
     parser.add_argument("--version", action="version", version=f"persuasion-gym {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("envs", help="list the registered environment ids").set_defaults(run=_envs)
-    check = commands.add_parser("check", help="ask a Receiver one item (a GSM8K question by default)")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, description=summary, formatter_class=_HelpFormatter)
+
+    command("envs", "list the registered environment ids").set_defaults(run=_envs)
+    check = command("check", "ask a Receiver one item (a GSM8K question by default)")
     check.add_argument("--env", default="Persuasion-GSM8K-v0", help="the env whose task to ask")
-    check.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: auto)")
-    check.add_argument("--split", default="test", help="the split (default: test)")
+    check.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL")
+    check.add_argument("--split", default="test", help="the split")
     check.add_argument("--item", type=int, default=0, help="item index in the split")
-    check.add_argument("--signal", default="", help="signal text to send with the item")
-    check.add_argument("--data-path", default=None, help="the data set's file or directory")
+    check.add_argument("--signal", default="", help="signal text to send with the item (default: none)")
+    check.add_argument("--data-path", default=None,
+                       help="the data set's file or directory (default: $PERSUASION_GYM_DATA_DIR, else the hub)")
     check.add_argument("--no-cache", action="store_true", help="always call the Receiver")
     check.set_defaults(run=_check)
-    rec = commands.add_parser("record", help="record a response table (resumable)")
+    rec = command("record", "record a response table (resumable)")
     rec.add_argument("--env", default="Persuasion-GSM8K-v0", help="the env whose items and signals to record")
-    rec.add_argument("--receiver", default="auto", help="receiver spec (default: auto)")
+    rec.add_argument("--receiver", default="auto", help="receiver spec")
     rec.add_argument("--split", default="test",
                      help="the split (train, test; HumanEval also all; MBPP validation, prompt)")
-    rec.add_argument("--n-items", type=int, default=None, help="the first N items (default: all)")
-    rec.add_argument("--samples", type=int, default=1, help="responses per cell")
+    rec.add_argument("--n-items", type=_count, default=None, help="the first N items (default: all)")
+    rec.add_argument("--samples", type=_count, default=1, help="responses per cell")
     rec.add_argument("--out", required=True, help="the table file to write (.npz)")
-    rec.add_argument("--signals-file", default=None, help="a JSON list of signal texts (default: the env's)")
-    rec.add_argument("--data-path", default=None, help="the data set's file or directory")
+    rec.add_argument("--signals-file", default=None,
+                     help='a JSON list of signal texts, e.g. ["", "Think step by step."] (default: the env\'s)')
+    rec.add_argument("--data-path", default=None,
+                     help="the data set's file or directory (default: $PERSUASION_GYM_DATA_DIR, else the hub)")
     rec.add_argument("--price-in", type=float, default=0.0, help="USD per million prompt tokens (for the cost shown)")
     rec.add_argument("--price-out", type=float, default=0.0, help="USD per million completion tokens")
     rec.add_argument("--sandbox", default=None, choices=["local", "ray"],
-                     help="code envs: run the programs here or as tasks on the Ray cluster's CPUs")
+                     help="code envs: run the programs here or as tasks on the Ray cluster's CPUs (default: local)")
     rec.set_defaults(run=_record)
 
-    rs = commands.add_parser("rescore",
-                             help="re-score a table's stored responses with the current scorer (no Receiver call)")
+    rs = command("rescore", "re-score a table's stored responses with the current scorer (no Receiver call)")
     rs.add_argument("table", help="the recorded table (.npz)")
     rs.add_argument("--out", required=True, help="the re-scored table to write")
-    rs.add_argument("--data-path", default=None, help="code tasks: the data set the table was recorded on (its tests)")
+    rs.add_argument("--data-path", default=None,
+                    help="code tasks: the data set the table was recorded on, for its tests (default: the installed "
+                         "one)")
     rs.add_argument("--task", default=None,
-                    help="the table's task (gsm8k, math, humaneval, mbpp, ...), for a table that does not record it")
+                    help="the table's task (gsm8k, math, humaneval, mbpp, ...), for a table that does not record it "
+                         "(default: the table's)")
     rs.add_argument("--sandbox", default=None, choices=["local", "ray"],
                     help="code tasks: run the programs here or as tasks on the Ray cluster's CPUs ($RAY_ADDRESS, "
-                         "else Ray starts here), with the sandbox limits the table was recorded with")
+                         "else Ray starts here), with the sandbox limits the table was recorded with (default: local)")
     rs.set_defaults(run=_rescore)
 
-    tr = commands.add_parser("train", help="train an Advisor (SB3 PPO/A2C/DQN, a bandit, or the LM Advisor)")
-    tr.add_argument("--env", default="Persuasion-GSM8K-v0")
+    tr = command("train", "train an Advisor (SB3 PPO/A2C/DQN, a bandit, or the LM Advisor)")
+    tr.add_argument("--env", default="Persuasion-GSM8K-v0", help="the env to train on")
     tr.add_argument("--receiver", default="auto", help="receiver spec, or table:PATH")
     tr.add_argument("--algo", default="ppo",
                     help="ppo, a2c, dqn, epsilon-greedy, ucb, thompson, linucb, lm-advisor, rllib-ppo (on Ray)")
-    tr.add_argument("--timesteps", type=int, default=20_000)
+    tr.add_argument("--timesteps", type=_count, default=20_000, help="training episodes")
     tr.add_argument("--out", required=True, help="directory for the model, checkpoints, logs")
-    tr.add_argument("--split", default="train")
-    tr.add_argument("--n-items", type=int, default=None)
+    tr.add_argument("--split", default="train", help="the training split")
+    tr.add_argument("--n-items", type=_count, default=None, help="train on the split's first N items (default: all)")
     tr.add_argument("--eval-receiver", default=None, help="receiver for held-out evaluation (default: --receiver)")
-    tr.add_argument("--eval-split", default="test")
-    tr.add_argument("--eval-items", type=int, default=100)
-    tr.add_argument("--eval-freq", type=int, default=5_000, help="timesteps between evaluations and checkpoints")
-    tr.add_argument("--n-envs", type=int, default=16, help="envs per step (rllib-ppo: per env runner)")
+    tr.add_argument("--eval-split", default="test", help="the held-out split")
+    tr.add_argument("--eval-items", type=_count, default=100, help="held-out items to evaluate on")
+    tr.add_argument("--eval-freq", type=_count, default=5_000, help="timesteps between evaluations and checkpoints")
+    tr.add_argument("--n-envs", type=_count, default=16, help="envs per step (rllib-ppo: per env runner)")
     tr.add_argument("--num-env-runners", type=int, default=2, help="rllib-ppo: RLlib env runners (Ray actors)")
     tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    tr.add_argument("--seed", type=int, default=0, help="the random seed")
+    tr.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"],
+                    help="observations: MiniLM sentence embeddings or hashed n-grams (auto: MiniLM when installed)")
     _advisor_arguments(tr)
     tr.add_argument("--protocol", default="direct", choices=["direct", "posterior"],
                     help="lm-advisor: direct (the signal alone) or posterior (signal + an item drawn from the belief)")
-    tr.add_argument("--state-table", default=None, help="lm-advisor under posterior: a table giving each item's state")
-    tr.add_argument("--max-new-tokens", type=int, default=24, help="lm-advisor: the signal's token budget")
+    tr.add_argument("--state-table", default=None,
+                    help="lm-advisor under posterior: a table giving each item's state (default: estimated online)")
+    tr.add_argument("--max-new-tokens", type=_count, default=24, help="lm-advisor: the signal's token budget")
     tr.set_defaults(run=_train)
 
     default_policies = "none,random,best-fixed,oracle,epsilon-greedy,ucb,thompson,linucb,ppo"
-    be = commands.add_parser("bench", help="benchmark signaling policies on held-out items")
+    be = command("bench", "benchmark signaling policies on held-out items")
     be.add_argument("--env", default="Persuasion-GSM8K-v0", help="env ids, comma-separated")
     be.add_argument("--receiver", default="auto", help="receiver specs (or table:PATH), comma-separated")
     be.add_argument("--train-receiver", default=None,
-                    help="where trained policies learn (one per --receiver; tables need it)")
-    be.add_argument("--policies", default=default_policies)
-    be.add_argument("--split", default="test")
-    be.add_argument("--n-items", type=int, default=None)
-    be.add_argument("--train-split", default="train")
-    be.add_argument("--train-items", type=int, default=None)
-    be.add_argument("--timesteps", type=int, default=20_000, help="training episodes per trained policy")
-    be.add_argument("--out", required=True)
-    be.add_argument("--seed", type=int, default=0)
-    be.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+                    help="where trained policies learn, one per --receiver; tables need it (default: --receiver)")
+    be.add_argument("--policies", default=default_policies,
+                    help="policy names, comma-separated (fixed-K: always signal K)")
+    be.add_argument("--split", default="test", help="the held-out split")
+    be.add_argument("--n-items", type=_count, default=None, help="the held-out split's first N items (default: all)")
+    be.add_argument("--train-split", default="train", help="the split trained policies learn on")
+    be.add_argument("--train-items", type=_count, default=None,
+                    help="the training split's first N items (default: all)")
+    be.add_argument("--timesteps", type=_count, default=20_000, help="training episodes per trained policy")
+    be.add_argument("--out", required=True, help="directory for the runs, results.* and figures")
+    be.add_argument("--seed", type=int, default=0, help="the random seed")
+    be.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"],
+                    help="observations: MiniLM sentence embeddings or hashed n-grams (auto: MiniLM when installed)")
     be.add_argument("--num-env-runners", type=int, default=2, help="rllib-ppo: RLlib env runners (Ray actors)")
-    be.add_argument("--n-envs", type=int, default=16, help="rllib-ppo: envs per env runner")
+    be.add_argument("--n-envs", type=_count, default=16, help="rllib-ppo: envs per env runner")
     _advisor_arguments(be)
     be.set_defaults(run=_bench)
 
-    co = commands.add_parser("compare", help="the paper's comparison: none, prior, posterior and direct with a "
-                                              "trained LM Advisor, best fixed, oracle (an untrained --advisor is "
-                                              "trained first)")
+    co = command("compare", "the paper's comparison: none, prior, posterior and direct with a trained LM Advisor, "
+                            "best fixed, oracle (an untrained --advisor is trained first)")
     _advisor_arguments(co)
-    co.add_argument("--env", default="Persuasion-GSM8K-v0")
+    co.add_argument("--env", default="Persuasion-GSM8K-v0", help="the env whose task to compare on")
     co.add_argument("--receiver", default="auto", help="the Receiver to evaluate against (may differ from training's)")
-    co.add_argument("--split", default="test")
-    co.add_argument("--n-items", type=int, default=50, help="held-out items")
-    co.add_argument("--train-items", type=int, default=50,
+    co.add_argument("--split", default="test", help="the held-out split")
+    co.add_argument("--n-items", type=_count, default=50, help="held-out items")
+    co.add_argument("--train-items", type=_count, default=50,
                     help="training items for the prior and the best fixed signal")
-    co.add_argument("--out", required=True)
-    co.add_argument("--seed", type=int, default=0)
+    co.add_argument("--out", required=True, help="directory for results.* and the figure")
+    co.add_argument("--seed", type=int, default=0, help="the random seed")
     co.set_defaults(run=_compare)
 
-    de = commands.add_parser("demo", help="the main job: record, train, benchmark (offline by default)")
-    de.add_argument("--receiver", default="auto")
-    de.add_argument("--train-items", type=int, default=12)
-    de.add_argument("--test-items", type=int, default=12)
-    de.add_argument("--policies", default=default_policies)
-    de.add_argument("--timesteps", type=int, default=10_000)
+    de = command("demo", "the main job: record, train, benchmark (offline by default)")
+    de.add_argument("--receiver", default="auto", help="receiver spec")
+    de.add_argument("--train-items", type=_count, default=12, help="GSM8K training questions to record")
+    de.add_argument("--test-items", type=_count, default=12, help="GSM8K test questions to record")
+    de.add_argument("--policies", default=default_policies, help="policy names, comma-separated")
+    de.add_argument("--timesteps", type=_count, default=10_000, help="training episodes per trained policy")
     de.add_argument("--advisor", default="embedded", help="the LM Advisor trained briefly at the end")
     de.add_argument("--advisor-steps", type=int, default=2, help="its GRPO steps (0: skip)")
-    de.add_argument("--out", default="runs/demo")
-    de.add_argument("--data-path", default=None)
-    de.add_argument("--seed", type=int, default=0)
-    de.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"])
+    de.add_argument("--out", default="runs/demo", help="directory for the tables, the benchmark, the LM Advisor")
+    de.add_argument("--data-path", default=None,
+                    help="GSM8K's directory or .jsonl (default: $PERSUASION_GYM_DATA_DIR, else the hub)")
+    de.add_argument("--seed", type=int, default=0, help="the random seed")
+    de.add_argument("--featurizer", default="auto", choices=["auto", "minilm", "hashed"],
+                    help="observations: MiniLM sentence embeddings or hashed n-grams (auto: MiniLM when installed)")
     de.set_defaults(run=_demo)
-    for command in (check, rec, rs, tr, be, co, de):
-        command.add_argument("-v", "--verbose", action="store_true",
-                             help="also log every HTTP request and retry (httpx, openai)")
-    for command in (check, rec, rs, tr, be, co, de):
-        command.add_argument("--ray-address", default=None,
-                             help="join this Ray cluster for ray: specs and --algo rllib-ppo (default: $RAY_ADDRESS, "
-                                  "else Ray starts on this machine)")
+    from persuasion_gym.cli.cache_command import add_cache_parser
+
+    add_cache_parser(commands)
+    for sub in (check, rec, rs, tr, be, co, de):
+        sub.add_argument("-v", "--verbose", action="store_true",
+                         help="also log every HTTP request and retry (httpx, openai), and print an error's traceback")
+        sub.add_argument("--ray-address", default=None,
+                         help="join this Ray cluster for ray: specs and --algo rllib-ppo (default: $RAY_ADDRESS, "
+                              "else Ray starts on this machine)")
     return parser
 
 
-def _rerun_hint(args: argparse.Namespace) -> str:
-    """What running the command again does after a Receiver failure (bench and the LM Advisor's
-    training say it in their own summaries)."""
-    if args.command in ("record", "demo", "compare"):
-        return "; run the same command again and only the missing ones are asked"
-    if args.command == "train" and args.algo in ("ppo", "a2c", "dqn", "rllib-ppo"):
-        return ("; run the same command with --resume to continue from the last checkpoint, the cached answers "
+def _rerun(args: argparse.Namespace) -> str:
+    """What the same command again does: every answer that came back is cached."""
+    if args.command == "train" and args.algo in ("ppo", "a2c", "dqn", "rllib-ppo", "lm-advisor"):
+        return ("run the same command with --resume to continue from the last checkpoint, the cached answers "
                 "reused")
-    if args.command == "train" and args.algo != "lm-advisor":  # a bandit trains in one go
-        return "; run the same command again: the cached answers are reused"
-    return ""
+    if args.command == "train":  # a bandit trains in one go
+        return "run the same command again: the cached answers are reused"
+    if args.command == "bench":
+        return (f"run the same command again: it reuses the runs finished in {Path(args.out) / 'runs'} and asks "
+                "only the missing answers")
+    return "run the same command again and only the missing ones are asked"
+
+
+def _rerun_hint(args: argparse.Namespace, exc: ReceiverError) -> str:
+    """What running the command again does after a Receiver failure: nothing where a rerun
+    fails alike (a ConfigError: missing key, bad spec), or where the command says it in its own
+    summary (bench, the LM Advisor's training)."""
+    if isinstance(exc, ConfigError) or args.command in ("check", "bench"):
+        return ""
+    if args.command == "train" and args.algo == "lm-advisor":
+        return ""
+    return "; " + _rerun(args)
+
+
+# The commands that ask a Receiver many times, and may be interrupted: the same command again resumes.
+_RESUMABLE = ("record", "train", "bench", "compare", "demo")
+
+
+def _interrupted(args: argparse.Namespace, cache: ResponseCache | None, before: int) -> str:
+    """What Ctrl-C leaves: the answers saved since the command began, and how to go on."""
+    if cache is None:
+        return "persuasion-gym: interrupted"
+    saved = len(cache) - before
+    return (f"persuasion-gym: interrupted: {saved} new answer{'s are' if saved != 1 else ' is'} saved in the response "
+            f"cache ({cache.path}); {_rerun(args)}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", False)
     if getattr(args, "ray_address", None):
         os.environ["RAY_ADDRESS"] = args.ray_address  # read by every Ray join (persuasion_gym.cluster)
     # This package's own notes (which Receiver 'auto' chose, where replicas run) always; the SDK's
     # line per HTTP request and retry only with -v: they drown the progress bars and the summary.
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
     for package in ("persuasion_gym", "persuasion_agents"):
         logging.getLogger(package).setLevel(logging.INFO)
+    cache, before = None, 0
     try:
+        if hasattr(args, "env"):
+            for env_id in _names(args.env, "--env"):
+                _check_env_id(env_id)
+            args.env = ",".join(_names(args.env, "--env"))
+        if args.command in _RESUMABLE:  # the one store every Receiver of the command writes to
+            from persuasion_gym.receivers import ResponseCache
+            from persuasion_gym.receivers.cache import default_cache_path
+
+            cache = ResponseCache(default_cache_path())
+            before = len(cache)
         return args.run(args)
     except (PersuasionGymError, ValueError) as exc:
+        if verbose:
+            traceback.print_exc()
         message = str(exc)
         if isinstance(exc, ReceiverError):  # every answer that came back is cached: say what a rerun does
-            message += _rerun_hint(args)
+            message += _rerun_hint(args, exc)
         print(f"persuasion-gym: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if verbose:
+            traceback.print_exc()
+        print(_interrupted(args, cache, before), file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -129,13 +129,13 @@ class PersuasionVectorEnv(VectorEnv):
             if isinstance(actions, str) or len(actions) != self.num_envs:
                 raise InvalidActionError(f"actions {actions!r} are not {self.num_envs} signal texts: pass a tuple or "
                                          f"list of {self.num_envs} strings")
-            return np.array([self.env._check_text(a) for a in actions], dtype=object)
+            return np.array([self.env.check_text(a) for a in actions], dtype=object)
         array = np.asarray(actions)
         n = int(cast(spaces.Discrete, self.single_action_space).n)
         if array.dtype.kind in "USO" and any(isinstance(a, str) for a in np.ravel(array)):
             raise InvalidActionError(
                 f"actions {actions!r} are texts: this vector env takes signal indices; pass an integer array of "
-                f"shape ({self.num_envs},) with values in 0..{n - 1}, or make it with action_type='text' to send texts"
+                f"shape ({self.num_envs},) with values in 0..{n - 1}{self.env._text_action_fix()}"
             )
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or not ((0 <= array) & (array < n)).all():
             raise InvalidActionError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import string
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from persuasion_gym.errors import ConfigError
 
@@ -23,6 +23,8 @@ class SignalLibrary(Sequence[str]):
     """An ordered, duplicate-free tuple of signal texts; ``""`` is the empty signal."""
 
     def __init__(self, texts: Iterable[str]):
+        if isinstance(texts, Mapping):  # iterating one would silently make its keys the signals
+            raise ConfigError(f"signals is a {type(texts).__name__}, not a list: pass the signal texts as a list")
         texts = tuple(texts) if not isinstance(texts, str) else (texts,)
         if not texts:
             raise ConfigError("the signal library is empty: pass at least one signal text")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from persuasion_gym.errors import DataError
+from persuasion_gym.errors import DataError, TableError
 from persuasion_gym.tasks import Dataset, TaskItem
 
 FORMAT = "persuasion-gym-table/1"
@@ -119,34 +119,46 @@ class ResponseTable:
 
 def load_table(source: str | Path | ResponseTable, task: str | None = None) -> ResponseTable:
     """A table from its ``.npz`` file (or a table passed through). ``task``: the task's name, for
-    a table whose metadata does not record it."""
+    a table whose metadata does not record it. A file that is not a readable table raises a
+    ``TableError`` naming it (never loaded with pickle)."""
     if isinstance(source, ResponseTable):
         return source
     path = Path(source).expanduser()
+    rerecord = f"record it again with `persuasion-gym record ... --out {path}`, which resumes from the response cache"
     if not path.is_file():
-        raise DataError(f"no table at {path}: record one with `persuasion-gym record ... --out {path}`")
+        raise TableError(f"no table at {path}: record one with `persuasion-gym record ... --out {path}`")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [name for name in ("meta", "texts", *_ARRAYS) if name not in data.files]
             if missing:
-                raise DataError(f"{path} lacks the arrays {', '.join(missing)}: it is not a complete "
-                                f"persuasion-gym table; record it again with `persuasion-gym record ... --out {path}`")
+                raise TableError(f"{path} lacks the arrays {', '.join(missing)}: it is not a complete "
+                                 f"persuasion-gym table; {rerecord}")
             meta, texts = json.loads(str(data["meta"])), json.loads(str(data["texts"]))
             arrays = {name: data[name] for name in _ARRAYS}
-    except DataError:
+    except TableError:
         raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path} is not a persuasion-gym table ({type(exc).__name__}: {exc})") from None
+    # A cut or damaged file fails anywhere in numpy, zipfile, zlib or json, each its own way
+    # (BadZipFile, zlib.error, EOFError, NotImplementedError, ...): all mean the same to a user.
+    except Exception as exc:
+        raise TableError(f"{path} is not a readable persuasion-gym table (truncated, corrupt or not a .npz file: "
+                         f"{_why_unreadable(exc)}); {rerecord}") from None
     if not isinstance(meta, dict) or not isinstance(texts, dict):
-        raise DataError(f"{path}: its meta and texts must be JSON objects; record it again with "
-                        f"`persuasion-gym record ... --out {path}`")
+        raise TableError(f"{path}: its meta and texts must be JSON objects; {rerecord}")
     if meta.get("format") != FORMAT:
-        raise DataError(f"{path} has format {meta.get('format')!r}; this version reads {FORMAT}")
+        raise TableError(f"{path} has format {meta.get('format')!r}; this version reads {FORMAT}")
     if task is not None and not meta.get("task"):
         meta["task"] = task
     _check_fields(path, meta, texts)
     # Only the known fields: a key a later version adds must not break this one's constructor.
     return ResponseTable(meta=meta, **{name: texts[name] for name in _TEXTS}, **arrays)
+
+
+def _why_unreadable(exc: Exception) -> str:
+    if isinstance(exc, ValueError) and "pickle" in str(exc):  # numpy's advice (allow_pickle) is not for tables
+        return "it is neither a zip archive nor a .npy array"
+    if isinstance(exc, TypeError):  # a lone .npy array: np.load gives an ndarray, not an archive
+        return "it holds one array, not a table's archive of arrays"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 _ARRAYS = ("scores", "prompt_tokens", "completion_tokens", "latency_s")
@@ -170,7 +182,7 @@ def _check_fields(path: Path, meta: dict[str, Any], texts: dict[str, Any]) -> No
     if missing == ["meta.task"]:
         fix = (f"name its task (gsm8k, math, humaneval, mbpp or a registered task): `persuasion-gym rescore {path} "
                f"--task NAME --out NEW` or load_table(PATH, task=NAME), or {fix}")
-    raise DataError(f"{path} lacks {', '.join(missing)}, which a persuasion-gym table holds: {fix}")
+    raise TableError(f"{path} lacks {', '.join(missing)}, which a persuasion-gym table holds: {fix}")
 
 
 def _first_difference(a: list[str], b: list[str]) -> int:
