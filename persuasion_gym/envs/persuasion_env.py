@@ -273,7 +273,7 @@ class PersuasionEnv(gym.Env):
             if self.table is not None:
                 raise ConfigError("a recorded table only knows its own signals: evaluate signal texts on a live "
                                   "Receiver, or pass signal indices")
-            texts = [self._check_text(a, length_limit=False) for a in actions]
+            texts = [self.check_text(a) for a in actions]
             batch = self._ask(np.asarray(indices, dtype=np.int64), zeros - 1, zeros, progress, texts)
             assert batch.outcomes is not None  # a live Receiver's batch
             return batch.outcomes
@@ -445,11 +445,12 @@ class PersuasionEnv(gym.Env):
     # -- checks and views -----------------------------------------------------------------------
     def _check_action(self, action: Any) -> int | str:
         if self.action_type == "text":
-            return self._check_text(action)
+            return self.check_text(action)
         return self._check_index(action, int(cast(spaces.Discrete, self.action_space).n), "signal index")
 
-    def _check_text(self, action: Any, length_limit: bool = True) -> str:
-        """A text action as the action space admits it, or an error that says the fix."""
+    def check_text(self, action: Any) -> str:
+        """A signal text as ``step`` admits it (in text mode: the action space's length limit and
+        charset), or an error that says the fix; ``evaluate`` and ``persuasion-gym check`` apply it too."""
         if not isinstance(action, str):
             raise InvalidActionError(
                 f"action {action!r} is not text: this env takes the signal's text (action_type='text'); pass a str, "
@@ -458,7 +459,7 @@ class PersuasionEnv(gym.Env):
         if self.action_type != "text":
             return str(action)
         space = cast(SignalText, self.action_space)
-        if length_limit and len(action) > space.max_length:
+        if len(action) > space.max_length:
             raise InvalidActionError(
                 f"signal of {len(action)} characters is over this env's limit of {space.max_length}: shorten it, "
                 f"or make the env with max_signal_length={len(action)}"
@@ -474,13 +475,19 @@ class PersuasionEnv(gym.Env):
     def _check_signal(self, action: Any) -> int:
         return self._check_index(action, len(self.signals), "signal index")
 
-    @staticmethod
-    def _check_index(action: Any, n: int, what: str) -> int:
+    def _text_action_fix(self) -> str:
+        """How to send texts instead of indices, ending an index error: a table cannot answer
+        texts it never recorded, so it must not be told to take text actions."""
+        if self.table is not None:
+            return ("; a recorded table only has its recorded signals, so for text signals use a live Receiver "
+                    "(receiver='openai:MODEL@URL', 'embedded', ...) with action_type='text'")
+        return ", or make the env with action_type='text' to send texts"
+
+    def _check_index(self, action: Any, n: int, what: str) -> int:
         if isinstance(action, str):
             raise InvalidActionError(
                 f"action {action!r} is text: actions are signal indices; pass an integer in 0..{n - 1} "
-                "(the text's position in env.unwrapped.signals), or make the env with action_type='text' "
-                "to send texts"
+                f"(the text's position in env.unwrapped.signals){self._text_action_fix()}"
             )
         array = np.asarray(action) if action is not None else np.asarray(None, dtype=object)
         if array.size != 1 or array.dtype.kind not in "iu" or not 0 <= int(array.item()) < n:
