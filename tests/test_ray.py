@@ -74,9 +74,11 @@ def test_ray_receiver_gives_the_plain_receivers_answers_and_cache_keys(ray_local
     server = make_server(double, latency_s=0.02)
     batch = prompts(40)
     plain = make_receiver(f"openai:scripted@{server.url}", cache=tmp_path / "plain.sqlite")
-    replicated = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2&max_concurrency=4",
+    replicated = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2&max_concurrency=4&rpm=60000",
                                cache=tmp_path / "ray.sqlite")
     assert isinstance(replicated, RayReceiver)
+    # Two replicas asking one endpoint split its per-minute budget.
+    assert [replicated._overrides(i)["rpm"] for i in range(2)] == [30000, 30000]
     assert replicated.identity == plain.identity  # with or without Ray: the same tables and cache
     expected = [r.text for r in plain.respond(batch)]
     got = replicated.respond(batch, samples=[0] * 40)
@@ -93,8 +95,10 @@ def test_ray_receiver_gives_the_plain_receivers_answers_and_cache_keys(ray_local
 
 def test_endpoints_get_a_replica_each(ray_local, make_server, tmp_path) -> None:
     first, second = make_server(double), make_server(double)
-    receiver = make_receiver(f"ray:openai:scripted?endpoints={second.url},{first.url}", cache=False)
+    receiver = make_receiver(f"ray:openai:scripted?endpoints={second.url},{first.url}&rpm=6000", cache=False)
     assert receiver.replicas == 2
+    # A per-minute budget is one per endpoint: each endpoint's replica has all of it.
+    assert [receiver._overrides(i)["rpm"] for i in range(2)] == [6000, 6000]
     # Declared to serve one model: one identity, the sorted list, and no endpoint of its own.
     assert receiver.identity["cache_key"] == ",".join(sorted([first.url, second.url]))
     assert "endpoint" not in receiver.identity

@@ -191,3 +191,67 @@ def test_a_local_model_takes_enable_thinking_and_says_when_it_stopped(tmp_path: 
     assert thoughtless.usage.prompt_tokens > plain.usage.prompt_tokens  # the option reached the template
     for response in (plain, thoughtless):
         assert response.finish_reason == ("length" if response.usage.completion_tokens == 4 else "stop")
+
+
+def test_tables_keep_thinking_and_cut_offs_and_old_tables_rescore_right(make_server, gold_by_question,
+                                                                         tmp_path: Path, caplog) -> None:
+    import logging
+
+    import numpy as np
+
+    import tablekit
+    from persuasion_gym.tables import load_table, record, rescore
+    from persuasion_gym.tasks import GSM8KTask
+
+    task = GSM8KTask()
+    dataset = task.load("test", None, 4)
+    # Thinking names 999999; the answer the gold; with advice "short" the budget cuts the thought.
+    server = make_server(lambda m: f"So the total is {gold_by_question[question_of(m)]}.",
+                         think=lambda m: "I guess the answer is 999999 " + "hmm " * (0 if "Advice" in
+                                                                                      m[-1]["content"] else 30))
+    receiver = make_receiver(f"openai:scripted@{server.url}?max_tokens=20", cache=tmp_path / "c.sqlite")
+    with caplog.at_level(logging.WARNING, logger="persuasion_gym"):
+        table = record(task, receiver, dataset, ["", "Think."], out=tmp_path / "t.npz", progress=False)
+    assert "cut off by the token limit" in caplog.text and "max_tokens=" in caplog.text
+    saved = load_table(tmp_path / "t.npz")
+    assert saved.truncated[:, 0, 0].all() and not saved.truncated[:, 1, 0].any()
+    assert saved.meta["truncated"] == 4 and saved.finish_reasons[0][0][0] == "length"
+    assert saved.reasonings[0][1][0].startswith("I guess") and saved.scores[:, 1, 0].tolist() == [1.0] * 4
+    assert int(saved.reasoning_tokens.sum()) == table.meta["usage"]["reasoning_tokens"] > 0
+    env = gym.make("Persuasion-Table-v0", table=tmp_path / "t.npz", featurizer="hashed")
+    env.reset(seed=0)
+    assert env.step(0)[4]["truncated"] is True
+    # A table recorded before the split: inline thinking in the responses, no thinking arrays.
+    scores = np.ones((2, 1, 1), np.float32)
+    old = tablekit.synthetic_table(task.load("test", None, 2), [""], scores)
+    old.responses = [[[f"<think>I guess the answer is 999999.</think>\nSo it is {old.golds[i]}."]] for i in range(2)]
+    old.responses[1][0][0] = f"<think>maybe {old.golds[1]} but"  # cut off mid-thought, naming the gold
+    old.save(tmp_path / "old.npz")
+    before = load_table(tmp_path / "old.npz")
+    assert not before.truncated.any() and before.reasonings[0][0][0] is None
+    result = rescore(tmp_path / "old.npz")
+    assert result.table.scores[:, 0, 0].tolist() == [1.0, 0.0]
+    assert result.table.answers[0][0][0] == old.golds[0] and result.table.truncated[1, 0, 0]
+    assert result.table.responses[0][0][0] == f"So it is {old.golds[0]}."
+
+
+def test_bench_counts_what_fitting_cost_and_what_was_cut_off(make_server, gold_by_question, tmp_path: Path) -> None:
+    import json
+
+    from persuasion_agents.benchmark import Setting, run_benchmark
+
+    server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.",
+                         think=lambda m: "let me think " * (10 if "Advice" in m[-1]["content"] else 1))
+    spec = f"openai:scripted@{server.url}?max_tokens=20"
+    rows = run_benchmark([Setting("Persuasion-GSM8K-v0", spec, n_items=3, train_items=4)],
+                         ["none", "best-fixed", "oracle", "fixed-1"], tmp_path / "bench", featurizer="hashed", progress=False)
+    by = {r["policy"]: r for r in rows}
+    signals = len(json.loads((tmp_path / "bench" / "results.json").read_text())["provenance"][
+        f"Persuasion-GSM8K-v0|{spec}"]["signals"])
+    # best-fixed asked every training cell (4 items x the library), the oracle every held-out one.
+    assert by["best-fixed"]["receiver_calls"] >= 4 * signals
+    assert by["oracle"]["receiver_calls"] >= 3 * (signals - 1)
+    assert by["none"]["truncated"] == 0 and by["none"]["reasoning_tokens"] == 3 * 3
+    assert by["oracle"]["truncated"] == 0 and by["fixed-1"]["truncated"] == 3  # advice makes it think past 20
+    assert by["fixed-1"]["receiver_calls"] == 0  # the oracle asked those cells already: served from the cache
+    assert "cut off" in (tmp_path / "bench" / "results.md").read_text()

@@ -34,6 +34,7 @@ from persuasion_agents.statistics import bootstrap_ci, paired_p_value
 from persuasion_agents.training import train_online
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.errors import ConfigError, ReceiverError
+from persuasion_gym.receivers.base import spending
 from persuasion_gym.tables import load_table
 
 if TYPE_CHECKING:
@@ -246,6 +247,9 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
     assert observations is not None  # make_env's envs observe features
     policy.bind(int(cast(spaces.Discrete, core.action_space).n), observations.shape[1], seed)
     curve: list[tuple[int, float]] = []
+    # What fitting costs counts with the run: best-fixed and the oracle ask every cell of their
+    # items, the learners their episodes (RLlib's env runners, in other processes, excepted).
+    before = spending()
     if policy_name == "oracle" or not policy.needs_training:
         policy.fit(eval_env)  # the oracle reads the held-out answers; the others only sizes
     elif isinstance(policy, SB3Policy):
@@ -265,6 +269,7 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
         curve = train_online(policy, train_env(), timesteps, seed=seed, progress=progress)
     else:
         policy.fit(train_env(), timesteps)
+    fitting = spending(before)
     n = len(core.dataset)
     info = {"item_index": np.arange(n), "text": core.dataset.texts}
     actions = np.asarray(policy.greedy(observations, info))
@@ -280,18 +285,23 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
         rewards = core.table.utilities[core._rows, actions]
         used = (core.table.prompt_tokens + core.table.completion_tokens)[core._rows, actions]
         tokens, calls, cost = int(used.sum()), 0, 0.0
+        reasoning = int(core.table.reasoning_tokens[core._rows, actions].sum())
+        truncated = float(core.table.truncated[core._rows, actions].mean(axis=-1).sum())
     else:
         outcomes = core.evaluate(actions.tolist(), progress=progress)
         rewards = np.array([o.reward for o in outcomes])
         tokens = sum(o.usage.total_tokens for o in outcomes)
+        reasoning = sum(o.usage.reasoning_tokens for o in outcomes)
+        truncated = float(sum(o.truncated for o in outcomes))
         calls = sum(not o.cached for o in outcomes)
         receiver = core.receiver
         assert receiver is not None  # no table: a live Receiver
-        cost = sum((o.usage.prompt_tokens * receiver.price_in + o.usage.completion_tokens * receiver.price_out) / 1e6
-                   for o in outcomes if not o.cached)
+        cost = sum(receiver.cost_of(o.usage) for o in outcomes if not o.cached)
     run = {"policy": policy_name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
            "actions": actions.tolist(), "rewards": rewards.tolist(), "curve": curve,
-           "receiver_calls": calls, "tokens": tokens, "cost_usd": cost, "oracle_value": oracle_value,
+           "receiver_calls": calls + fitting.calls, "tokens": tokens + fitting.tokens,
+           "reasoning_tokens": reasoning + fitting.reasoning_tokens, "cost_usd": cost + fitting.cost_usd,
+           "fit_receiver_calls": fitting.calls, "truncated": truncated, "oracle_value": oracle_value,
            "provenance": core.provenance()}
     advisor = getattr(policy, "advisor", None)
     if advisor is not None:  # trained against one Receiver, evaluated against this one: say both
@@ -418,6 +428,7 @@ def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]
             "env": run["env"], "receiver": run["receiver"], "policy": run["policy"], "n_items": len(rewards),
             "accuracy": accuracy, "ci_low": low, "ci_high": high,
             "receiver_calls": run["receiver_calls"], "tokens": run["tokens"], "cost_usd": run["cost_usd"],
+            "reasoning_tokens": run.get("reasoning_tokens", 0), "truncated": run.get("truncated", 0),
         }
         if "trained_on" in run:
             row["trained_on"] = json.dumps(run["trained_on"], sort_keys=True)
@@ -434,7 +445,7 @@ def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]
 
 
 COLUMNS = ["env", "receiver", "policy", "n_items", "accuracy", "ci_low", "ci_high", "lift_points", "lift_percent",
-           "p_vs_none", "regret", "receiver_calls", "tokens", "cost_usd", "trained_on"]
+           "p_vs_none", "regret", "truncated", "receiver_calls", "tokens", "reasoning_tokens", "cost_usd", "trained_on"]
 
 
 def _fmt(value: Any) -> str:
@@ -447,14 +458,16 @@ def _fmt(value: Any) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| env | receiver | policy | accuracy [95% CI] | lift (points, absolute) | lift (%, relative) | p vs none "
-             "| regret | calls | tokens | cost ($) |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| regret | cut off | calls | tokens | cost ($) |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
+        thinking = f" ({r['reasoning_tokens']} reasoning)" if r.get("reasoning_tokens") else ""
         lines.append(
             f"| {r['env']} | {r['receiver']} | {r['policy']} | "
             f"{r['accuracy']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
             f"{_fmt(r.get('lift_points'))} | {_fmt(r.get('lift_percent'))} | {_fmt(r.get('p_vs_none'))} | "
-            f"{_fmt(r.get('regret'))} | {r['receiver_calls']} | {r['tokens']} | {r['cost_usd']:.4f} |")
+            f"{_fmt(r.get('regret'))} | {_fmt(r.get('truncated'))} | {r['receiver_calls']} | {r['tokens']}{thinking} | "
+            f"{r['cost_usd']:.4f} |")
     for r in rows:
         if r.get("trained_on"):
             lines.append(f"\n{r['policy']} on {r['receiver']}: trained against {r['trained_on']}")

@@ -31,6 +31,7 @@ class Outcome:
     details: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
     fingerprint: str | None = None  # the server's system_fingerprint for this answer, if it sent one
     truncated: bool = False  # cut off by the token limit (scored as it is)
+    finish_reason: str | None = None  # why the Receiver stopped, as it said
     reasoning: str | None = None  # a reasoning model's thinking, apart from the answer
 
     def info(self) -> dict[str, Any]:
@@ -85,5 +86,5 @@ def exchange(
         outcomes.append(Outcome(context, response.text, score.answer, score.correct, score.reward,
                                 response.usage, response.latency_s, response.cached, details=score.details,
                                 fingerprint=response.fingerprint, truncated=response.truncated,
-                                reasoning=response.reasoning))
+                                finish_reason=response.finish_reason, reasoning=response.reasoning))
     return outcomes

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
@@ -28,6 +29,8 @@ from persuasion_gym.tasks.base import Messages
 logger = logging.getLogger(__name__)
 # (cache file, identity) pairs whose old entries this process has already pointed out.
 _legacy_noted: set[tuple[str, str]] = set()
+# Every Receiver of this process, for what a whole stage (a benchmark run's training) spent.
+_LIVE: weakref.WeakSet[Receiver] = weakref.WeakSet()
 
 OnError = Literal["raise", "return"]
 OnTruncated = Literal["score", "error"]
@@ -93,6 +96,7 @@ class Receiver(ABC):
         self.stats = ReceiverStats()
         self.price_in, self.price_out = price_in, price_out
         self.on_truncated = on_truncated
+        _LIVE.add(self)
 
     @property
     @abstractmethod
@@ -195,14 +199,15 @@ class Receiver(ABC):
             return results
         error = ReceiverConfigError(
             f"{len(cut)} of {len(results)} answers were cut off by the token limit (finish_reason='length') and "
-            f"on_truncated='error' makes that a failure: raise the budget ({self._budget_option()}), lower "
+            f"on_truncated='error' makes that a failure: raise the budget ({self.budget_option}), lower "
             "reasoning_effort= for a reasoning model, or pass on_truncated='score' to score them as they are")
         if on_error == "raise":
             raise error
         return [replace(r, text="", error=str(error)) if i in cut else r for i, r in enumerate(results)]
 
-    def _budget_option(self) -> str:
-        """The option that sets this Receiver's completion budget, for messages."""
+    @property
+    def budget_option(self) -> str:
+        """The option that sets this Receiver's completion budget, for messages that say to raise it."""
         return "max_tokens= or max_completion_tokens="
 
     def _note_legacy_entries(self, cache: ResponseCache) -> None:
@@ -222,11 +227,16 @@ class Receiver(ABC):
                 "server. If they came from this one, reuse them deliberately: persuasion-gym cache adopt "
                 "--receiver SPEC (SPEC: this Receiver's spec)", cache.path, old, legacy.get("model"), self)
 
+    def cost_of(self, usage: Usage) -> float:
+        """USD an answer's tokens cost at this Receiver's prices (reasoning tokens are billed as
+        the completion tokens they are part of)."""
+        return (usage.prompt_tokens * self.price_in + usage.completion_tokens * self.price_out) / 1e6
+
     def _account(self, usage: Usage) -> None:
         self.stats.prompt_tokens += usage.prompt_tokens
         self.stats.completion_tokens += usage.completion_tokens
         self.stats.reasoning_tokens += usage.reasoning_tokens
-        self.stats.cost_usd += (usage.prompt_tokens * self.price_in + usage.completion_tokens * self.price_out) / 1e6
+        self.stats.cost_usd += self.cost_of(usage)
 
     def _postfix(self) -> dict[str, str]:
         postfix = {"tokens": f"{self.stats.prompt_tokens + self.stats.completion_tokens:,}"}
@@ -241,3 +251,28 @@ class Receiver(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity_json})"
+
+
+@dataclass(frozen=True)
+class Spending:
+    """Receiver calls paid, their tokens (reasoning tokens among them) and cost."""
+
+    calls: int = 0
+    tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+def spending(since: Spending | None = None) -> Spending:
+    """What every Receiver of this process has paid so far, or since an earlier reading (one
+    stage's cost, whichever Receivers it made)."""
+    now = Spending(
+        sum(r.stats.calls - r.stats.failures for r in list(_LIVE)),
+        sum(r.stats.prompt_tokens + r.stats.completion_tokens for r in list(_LIVE)),
+        sum(r.stats.reasoning_tokens for r in list(_LIVE)),
+        sum(r.stats.cost_usd for r in list(_LIVE)),
+    )
+    if since is None:
+        return now
+    return Spending(now.calls - since.calls, now.tokens - since.tokens, now.reasoning_tokens - since.reasoning_tokens,
+                    now.cost_usd - since.cost_usd)

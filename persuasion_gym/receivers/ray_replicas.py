@@ -34,6 +34,7 @@ from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailabl
 from persuasion_gym.receivers.base import OnTruncated, Receiver
 from persuasion_gym.receivers.cache import ResponseCache
 from persuasion_gym.receivers.response import Request, Response
+from persuasion_gym.receivers.spec import make_receiver, parse_spec, receiver_class
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ class Replica:
     """The body of one Ray actor: an inner Receiver without a cache."""
 
     def __init__(self, spec: str, overrides: dict[str, Any]):
-        from persuasion_gym.receivers.spec import make_receiver
-
         self.receiver = make_receiver(spec, cache=False, **overrides)
 
     def describe(self) -> dict[str, Any]:
@@ -104,8 +103,6 @@ class RayReceiver(Receiver):
         price_in: float = 0.0,
         price_out: float = 0.0,
     ):
-        from persuasion_gym.receivers.spec import parse_spec
-
         super().__init__(cache, price_in, price_out, on_truncated)
         inner_kind, inner_options = parse_spec(inner)  # a malformed inner spec fails here, before Ray
         self._threads = _calls_at_once(inner_kind, inner_options) + 1  # + 1 for ``describe``
@@ -411,9 +408,8 @@ def place(nodes: Sequence[dict[str, Any]], replicas: int, num_cpus: float, num_g
 def _calls_at_once(kind: str, options: dict[str, Any]) -> int:
     """The calls an actor runs at once (threads), read off the inner Receiver's own options:
     an endpoint takes ``max_concurrency`` requests, a local model one batch."""
-    from persuasion_gym.receivers.spec import KINDS
 
-    parameter = inspect.signature(KINDS[kind]).parameters.get("max_concurrency")
+    parameter = inspect.signature(receiver_class(kind)).parameters.get("max_concurrency")
     return int(options.get("max_concurrency", parameter.default)) if parameter is not None else 1
 
 

@@ -17,29 +17,35 @@ Options follow a ``?``: ``openai:gpt-4o-mini?temperature=0.7&seed=1``, ``gguf:m.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from persuasion_gym.errors import ConfigError, ReceiverUnavailableError
 from persuasion_gym.receivers import embedded
 from persuasion_gym.receivers.base import Receiver
 from persuasion_gym.receivers.cache import ResponseCache
-from persuasion_gym.receivers.openai_compat import OpenAIReceiver
-from persuasion_gym.receivers.ray_replicas import RayReceiver
-from persuasion_gym.receivers.transformers_local import TransformersReceiver
 
 logger = logging.getLogger(__name__)
 
-KINDS: dict[str, type[Receiver]] = {
-    "openai": OpenAIReceiver,
-    "hf": TransformersReceiver,
-    "gguf": TransformersReceiver,
-    "embedded": TransformersReceiver,
-    "ray": RayReceiver,
+# Each spec kind's Receiver as "module:Class", imported on use (as Gymnasium's entry points
+# are): the Ray Receiver parses its inner spec here, so importing it here would be a circle.
+KINDS: dict[str, str] = {
+    "openai": "persuasion_gym.receivers.openai_compat:OpenAIReceiver",
+    "hf": "persuasion_gym.receivers.transformers_local:TransformersReceiver",
+    "gguf": "persuasion_gym.receivers.transformers_local:TransformersReceiver",
+    "embedded": "persuasion_gym.receivers.transformers_local:TransformersReceiver",
+    "ray": "persuasion_gym.receivers.ray_replicas:RayReceiver",
 }
+
+
+def receiver_class(kind: str) -> type[Receiver]:
+    """The Receiver class a spec kind names."""
+    module, _, name = KINDS[kind].partition(":")
+    return cast("type[Receiver]", getattr(importlib.import_module(module), name))
 SPEC_HELP = (
     "use 'openai:MODEL@URL' (e.g. 'openai:my-model@http://127.0.0.1:8000/v1'), 'hf:MODEL_OR_DIR', "
     "'gguf:PATH', 'embedded', 'ray:SPEC?replicas=N', 'auto', or pass a Receiver"
@@ -48,9 +54,9 @@ _announced: set[str] = set()
 
 
 def _value(text: str) -> Any:
-    for cast in (int, float):
+    for number in (int, float):
         try:
-            return cast(text)
+            return number(text)
         except ValueError:
             pass
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
@@ -87,7 +93,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if path is None:
             raise ReceiverUnavailableError(f"the embedded Receiver is not installed: {embedded.INSTALL_HINT}")
         kwargs.update(model=str(path), **embedded.EMBEDDED_OPTIONS)
-    allowed = set(inspect.signature(KINDS[kind]).parameters) - {"cache", "api_key", "model"}
+    allowed = set(inspect.signature(receiver_class(kind)).parameters) - {"cache", "api_key", "model"}
     for pair in filter(None, query.split("&")):
         key, sep, value = pair.partition("=")
         if not sep or key not in allowed:
@@ -102,7 +108,7 @@ def _ray_kwargs(spec: str, inner: str, query: str) -> dict[str, Any]:
     """``ray:INNER?options``: the Ray Receiver's own options; the rest belong to INNER."""
     if not inner:
         raise ConfigError(f"receiver spec {spec!r} names no inner Receiver: use e.g. 'ray:openai:MODEL@URL?replicas=4'")
-    own = set(inspect.signature(RayReceiver).parameters) - {"cache", "api_key", "inner"}
+    own = set(inspect.signature(receiver_class("ray")).parameters) - {"cache", "api_key", "inner"}
     kwargs: dict[str, Any] = {}
     passed = []
     for pair in filter(None, query.split("&")):
@@ -131,7 +137,7 @@ def make_receiver(
         raise ConfigError(f"receiver={spec!r} is a {type(spec).__name__}: {SPEC_HELP}")
     chosen = auto_spec() if spec == "auto" else spec
     kind, kwargs = parse_spec(chosen)
-    receiver = KINDS[kind](**{**kwargs, **overrides}, cache=cache)
+    receiver = receiver_class(kind)(**{**kwargs, **overrides}, cache=cache)
     if spec == "auto" and chosen not in _announced:
         _announced.add(chosen)
         # A warning, so that Python users see it too (logging shows warnings without set-up).

@@ -130,7 +130,8 @@ class TransformersReceiver(Receiver):
             identity["enable_thinking"] = self.enable_thinking
         return identity
 
-    def _budget_option(self) -> str:
+    @property
+    def budget_option(self) -> str:
         return "max_new_tokens="
 
     @property

@@ -8,6 +8,7 @@ cache and only the rest are asked.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from persuasion_gym.receivers import Receiver
 from persuasion_gym.signals import SignalLibrary
 from persuasion_gym.tables.table import ResponseTable
 from persuasion_gym.tasks import Dataset, Task
+
+logger = logging.getLogger(__name__)
+# The share of cut-off answers past which a recording warns.
+TRUNCATION_WARNING = 0.02
 
 
 def record(
@@ -47,6 +52,14 @@ def record(
     prompt_tokens = np.array([o.usage.prompt_tokens for o in outcomes], dtype=np.int32).reshape(shape)
     completion_tokens = np.array([o.usage.completion_tokens for o in outcomes], dtype=np.int32).reshape(shape)
     latency = np.array([o.latency_s for o in outcomes], dtype=np.float32).reshape(shape)
+    reasoning_tokens = np.array([o.usage.reasoning_tokens for o in outcomes], dtype=np.int32).reshape(shape)
+    truncated = np.array([o.truncated for o in outcomes], dtype=bool).reshape(shape)
+    if truncated.mean() > TRUNCATION_WARNING:
+        logger.warning(
+            "%d of %d answers (%.0f%%) were cut off by the token limit and score as they are: the table measures "
+            "the budget more than the model; raise it (%s) and record again (another budget is another Receiver "
+            "identity, so every cell is asked anew)", truncated.sum(), truncated.size, 100 * truncated.mean(),
+            receiver.budget_option)
 
     def nest(values: list) -> list:
         return [[values[(i * k + j) * samples:(i * k + j + 1) * samples] for j in range(k)] for i in range(n)]
@@ -65,7 +78,9 @@ def record(
         "samples": samples,
         "signals_sha256": SignalLibrary(signals).fingerprint,
         "prompt_example": task.build_messages(example, "{signal}"),
-        "usage": {"prompt_tokens": int(prompt_tokens.sum()), "completion_tokens": int(completion_tokens.sum())},
+        "usage": {"prompt_tokens": int(prompt_tokens.sum()), "completion_tokens": int(completion_tokens.sum()),
+                  "reasoning_tokens": int(reasoning_tokens.sum())},
+        "truncated": int(truncated.sum()),
         "package_version": persuasion_gym.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -74,6 +89,8 @@ def record(
         golds=[i.gold for i in dataset.items], signals=list(signals), scores=scores,
         prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, latency_s=latency,
         responses=nest([o.response for o in outcomes]), answers=nest([o.answer for o in outcomes]),
+        reasoning_tokens=reasoning_tokens, truncated=truncated, reasonings=nest([o.reasoning for o in outcomes]),
+        finish_reasons=nest([o.finish_reason for o in outcomes]),
     )
     if out is not None:
         table.save(out)

@@ -18,6 +18,7 @@ import numpy as np
 
 import persuasion_gym
 from persuasion_gym.errors import ConfigError, DataError
+from persuasion_gym.receivers.reasoning import split_reasoning
 from persuasion_gym.sandbox import Limits, Sandbox
 from persuasion_gym.tables.table import ResponseTable, load_table
 from persuasion_gym.tables.values import baseline_values
@@ -69,12 +70,23 @@ def rescore(source: str | Path | ResponseTable, task: Task | str | None = None, 
         )
     dataset = _items(table, task, data_path)
     items = [dataset.items[i] for i in range(n) for _ in range(k) for _ in range(s)]
-    responses = [table.responses[i][j][t] for i in range(n) for j in range(k) for t in range(s)]
+    stored = [table.responses[i][j][t] for i in range(n) for j in range(k) for t in range(s)]
+    thoughts = [table.reasonings[i][j][t] for i in range(n) for j in range(k) for t in range(s)]
+    # A table recorded before answers were split from their thinking holds inline <think>
+    # blocks: the scorer reads the answer alone; a block never closed was cut off mid-thought.
+    split = [(text, thought) if thought is not None else split_reasoning(text) for text, thought in
+             zip(stored, thoughts, strict=True)]
+    responses = [answer.strip() if thought is not None else answer for answer, thought in split]
+    cut_off = np.array([bool(t) and not a and "</think>" not in old.lower() and "<think>" in old.lower()
+                        for (a, t), old in zip(split, stored, strict=True)]).reshape(n, k, s)
     logger.info("re-scoring %d cells with the %s scorer", len(responses), task.name)
+
+    def nest(values: list) -> list:
+        return [[values[(i * k + j) * s:(i * k + j + 1) * s] for j in range(k)] for i in range(n)]
+
     scores = task.score_batch(items, responses)
     new_scores = np.array([score.reward for score in scores], dtype=np.float32).reshape(n, k, s)
     flat_answers = [score.answer for score in scores]
-    new_answers = [[flat_answers[(i * k + j) * s:(i * k + j + 1) * s] for j in range(k)] for i in range(n)]
     old_answers = [a for row in table.answers for cell in row for a in cell]
     meta = {
         **table.meta,
@@ -88,7 +100,8 @@ def rescore(source: str | Path | ResponseTable, task: Task | str | None = None, 
                          "rescored": table.meta.get("rescored")},
         },
     }
-    rescored = replace(table, meta=meta, scores=new_scores, answers=new_answers)
+    rescored = replace(table, meta=meta, scores=new_scores, answers=nest(flat_answers), responses=nest(responses),
+                       reasonings=nest([thought for _, thought in split]), truncated=table.truncated | cut_off)
     return Rescored(
         rescored,
         changed_scores=int((new_scores != table.scores).sum()),

@@ -3,7 +3,9 @@
 One ``.npz`` file, self-describing and portable (no pickle): the scores (items x signals x
 samples), token counts, latencies, the response texts and extracted answers, the items
 (ids, texts, gold answers), the signal texts, and metadata (Receiver identity with its decoding
-parameters, dataset name/split/source/hash, package version, date).
+parameters, dataset name/split/source/hash, package version, date). Since reasoning Receivers,
+also each response's thinking, why it stopped, its reasoning tokens and whether it was cut off
+by the token limit; tables recorded before read as having none.
 """
 
 from __future__ import annotations
@@ -36,13 +38,28 @@ class ResponseTable:
     prompt_tokens: np.ndarray  # int32, same shape
     completion_tokens: np.ndarray
     latency_s: np.ndarray  # float32, same shape
-    responses: list = field(repr=False)  # nested lists [item][signal][sample] of str
-    answers: list = field(repr=False)  # same nesting, str or None
+    responses: list = field(repr=False)  # nested lists [item][signal][sample] of str: the answers' texts
+    answers: list = field(repr=False)  # same nesting, str or None: what the scorer extracted
+    # Filled in by __post_init__ when not given (None), so always the types named here.
+    reasoning_tokens: Any = field(default=None, repr=False)  # np.ndarray int32, same shape as scores
+    truncated: Any = field(default=None, repr=False)  # np.ndarray bool: cut off by the token limit
+    reasonings: Any = field(default=None, repr=False)  # list, same nesting as responses: str or None
+    finish_reasons: Any = field(default=None, repr=False)  # list, same nesting: str or None
 
     def __post_init__(self) -> None:
         n, k = len(self.item_ids), len(self.signals)
         if self.scores.ndim != 3 or self.scores.shape[:2] != (n, k):
             raise DataError(f"table scores have shape {self.scores.shape}, expected ({n}, {k}, samples)")
+        # A table recorded before reasoning Receivers: no thinking, nothing known to be cut off.
+        if self.reasoning_tokens is None:
+            self.reasoning_tokens = np.zeros(self.scores.shape, dtype=np.int32)
+        if self.truncated is None:
+            self.truncated = np.zeros(self.scores.shape, dtype=bool)
+        nothing = [[[None] * self.scores.shape[2] for _ in range(k)] for _ in range(n)]
+        if self.reasonings is None:
+            self.reasonings = nothing
+        if self.finish_reasons is None:
+            self.finish_reasons = [[list(s) for s in row] for row in nothing]
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -105,13 +122,15 @@ class ResponseTable:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {**self.meta, "format": FORMAT}
         texts = {"item_ids": self.item_ids, "item_texts": self.item_texts, "golds": self.golds,
-                 "signals": self.signals, "responses": self.responses, "answers": self.answers}
+                 "signals": self.signals, "responses": self.responses, "answers": self.answers,
+                 "reasonings": self.reasonings, "finish_reasons": self.finish_reasons}
         handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
         with os.fdopen(handle, "wb") as out:
             np.savez_compressed(
                 out, meta=np.array(json.dumps(meta)), texts=np.array(json.dumps(texts)),
                 scores=self.scores.astype(np.float32), prompt_tokens=self.prompt_tokens.astype(np.int32),
                 completion_tokens=self.completion_tokens.astype(np.int32), latency_s=self.latency_s.astype(np.float32),
+                reasoning_tokens=self.reasoning_tokens.astype(np.int32), truncated=self.truncated.astype(bool),
             )
         os.replace(tmp, path)
         return path
@@ -134,7 +153,7 @@ def load_table(source: str | Path | ResponseTable, task: str | None = None) -> R
                 raise TableError(f"{path} lacks the arrays {', '.join(missing)}: it is not a complete "
                                  f"persuasion-gym table; {rerecord}")
             meta, texts = json.loads(str(data["meta"])), json.loads(str(data["texts"]))
-            arrays = {name: data[name] for name in _ARRAYS}
+            arrays = {name: data[name] for name in (*_ARRAYS, *_LATER_ARRAYS) if name in data.files}
     except TableError:
         raise
     # A cut or damaged file fails anywhere in numpy, zipfile, zlib or json, each its own way
@@ -150,7 +169,8 @@ def load_table(source: str | Path | ResponseTable, task: str | None = None) -> R
         meta["task"] = task
     _check_fields(path, meta, texts)
     # Only the known fields: a key a later version adds must not break this one's constructor.
-    return ResponseTable(meta=meta, **{name: texts[name] for name in _TEXTS}, **arrays)
+    later = {name: texts[name] for name in _LATER_TEXTS if name in texts}
+    return ResponseTable(meta=meta, **{name: texts[name] for name in _TEXTS}, **later, **arrays)
 
 
 def _why_unreadable(exc: Exception) -> str:
@@ -163,6 +183,9 @@ def _why_unreadable(exc: Exception) -> str:
 
 _ARRAYS = ("scores", "prompt_tokens", "completion_tokens", "latency_s")
 _TEXTS = ("item_ids", "item_texts", "golds", "signals", "responses", "answers")
+# What tables gained with reasoning Receivers; older tables lack them and read as having none.
+_LATER_ARRAYS = ("reasoning_tokens", "truncated")
+_LATER_TEXTS = ("reasonings", "finish_reasons")
 _DATASET = ("name", "split", "source", "sha256")
 
 

@@ -45,6 +45,8 @@ class Spent:
     calls: float = 0.0
     tokens: float = 0.0
     cost_usd: float = 0.0
+    reasoning_tokens: float = 0.0
+    truncated: float = 0.0  # answers cut off by the token limit
 
 
 def _spent(outcomes: Sequence[Outcome], receiver: Receiver, weights: Sequence[float] | None = None) -> Spent:
@@ -53,10 +55,11 @@ def _spent(outcomes: Sequence[Outcome], receiver: Receiver, weights: Sequence[fl
     spent = Spent()
     for outcome, weight in zip(outcomes, [1.0] * len(outcomes) if weights is None else weights, strict=True):
         spent.tokens += weight * outcome.usage.total_tokens
+        spent.reasoning_tokens += weight * outcome.usage.reasoning_tokens
+        spent.truncated += weight * outcome.truncated
         if not outcome.cached:
             spent.calls += weight
-            spent.cost_usd += weight * (outcome.usage.prompt_tokens * receiver.price_in
-                                        + outcome.usage.completion_tokens * receiver.price_out) / 1e6
+            spent.cost_usd += weight * receiver.cost_of(outcome.usage)
     return spent
 
 
@@ -65,7 +68,8 @@ def _run(name: str, setting: Setting, rewards: np.ndarray | Sequence[float], cor
     return {"policy": name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
             "actions": actions, "rewards": np.asarray(rewards, dtype=np.float64).tolist(), "curve": [],
             "receiver_calls": round(spent.calls), "tokens": round(spent.tokens), "cost_usd": spent.cost_usd,
-            "oracle_value": None, "provenance": core.provenance(), **(extra or {})}
+            "reasoning_tokens": round(spent.reasoning_tokens), "truncated": spent.truncated, "oracle_value": None,
+            "provenance": core.provenance(), **(extra or {})}
 
 
 def _cells(core: PersuasionEnv, progress: bool) -> list[list[Outcome]]:
