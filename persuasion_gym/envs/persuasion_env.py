@@ -318,9 +318,11 @@ class PersuasionEnv(gym.Env):
             source = {"receiver": self.table.meta["receiver"], "table": {
                 k: self.table.meta[k] for k in ("created", "package_version") if k in self.table.meta}}
             source["table"]["reward"] = self.table_reward
+            source["system_fingerprints"] = self.table.meta.get("system_fingerprints", [])
         else:
             assert self.receiver is not None  # no table: __init__ made one
-            source = {"receiver": self.receiver.identity}
+            source = {"receiver": self.receiver.identity,
+                      "system_fingerprints": sorted(self.receiver.stats.fingerprints)}
         extra: dict[str, Any] = {"action_type": self.action_type}
         if self.action_type == "text":
             extra["max_signal_length"] = cast(SignalText, self.action_space).max_length
@@ -421,8 +423,10 @@ class PersuasionEnv(gym.Env):
             context=self.signals[int(batch.chosen[j])] if batch.chosen[j] >= 0 else "",
             response=table.responses[r][c][s], answer=table.answers[r][c][s],
             correct=bool(table.scores[r, c, s] >= 1.0), reward=float(batch.rewards[j]),
-            usage=Usage(int(table.prompt_tokens[r, c, s]), int(table.completion_tokens[r, c, s])),
-            latency_s=float(table.latency_s[r, c, s]), cached=True,
+            usage=Usage(int(table.prompt_tokens[r, c, s]), int(table.completion_tokens[r, c, s]),
+                        int(table.reasoning_tokens[r, c, s])),
+            latency_s=float(table.latency_s[r, c, s]), cached=True, truncated=bool(table.truncated[r, c, s]),
+            finish_reason=table.finish_reasons[r][c][s], reasoning=table.reasonings[r][c][s],
         )
 
     def _episode_info(self, batch: StepBatch, j: int, action: int | str) -> dict[str, Any]:
