@@ -55,6 +55,10 @@ def tables(tmp_path: Path) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def test_check_on_an_env_that_asks_no_receiver_says_which_to_check():
+    error_line(run("check", "--env", "Persuasion-Table-v0"), "asks no Receiver", "--env Persuasion-GSM8K-v0")
+
+
 def test_an_unknown_env_id_names_the_closest_and_the_envs_command():
     for command in (["check"], ["bench", "--out", "runs/never"]):
         out = run(*command, "--env", "Persuasion-GSM8k-v0")

@@ -109,6 +109,9 @@ def _check(args: argparse.Namespace) -> int:
     import persuasion_gym  # noqa: F401  (registers the envs)
     from persuasion_gym.persuasion import exchange
 
+    if args.env in ("Persuasion-Table-v0", "Persuasion-Prosecutor-v0", "Persuasion-Classic-v0"):
+        raise ConfigError(f"check --env {args.env}: that env asks no Receiver (it replays a table or plays a classic "
+                          "game); check a task env, e.g. --env Persuasion-GSM8K-v0, against the Receiver")
     receiver = _make_receiver(args.receiver, cache=not args.no_cache)
     # Text actions: the signal is checked as step() checks one (length limit, charset).
     kwargs: dict = {"receiver": receiver, "observation": "text", "action_type": "text", "split": args.split}

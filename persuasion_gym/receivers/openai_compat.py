@@ -394,7 +394,7 @@ class OpenAIReceiver(Receiver):
                 "running? check base_url= / OPENAI_BASE_URL or the receiver spec"
             )
         elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            kind, message = ReceiverUnavailableError, (
+            kind, message = ReceiverConfigError, (
                 f"{where} rejected the API key (HTTP {exc.status_code}) while {doing}: "
                 "set OPENAI_API_KEY or pass api_key= with a valid key"
             )
