@@ -115,7 +115,9 @@ def test_save_load_and_resume(tiny_dir, question_server, tmp_path):
     trained = LMAdvisor.load(str(tmp_path / "run" / "advisor"))
     assert trained.info.trained_on["steps"] == 6
     assert trained.info.trained_on["receiver"] == {"kind": "openai", "model": "scripted", "temperature": 0.0,
-                                                 "max_tokens": 512, "top_p": None, "seed": None}
+                                                 "max_tokens": 512, "top_p": None, "seed": None,
+                                                 "endpoint": question_server.url,
+                                                 "server": {"owned_by": "persuasion-gym"}}
     questions = GSM8KTask().load("test", max_items=4).texts
     again = LMAdvisor.load(str(tmp_path / "run" / "advisor"))
     assert trained.write(questions) == again.write(questions)  # greedy: the same signals after a reload

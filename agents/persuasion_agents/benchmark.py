@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +31,13 @@ from persuasion_agents.baselines import BestFixed, FixedSignal, NoSignal, Oracle
 from persuasion_agents.deep import SB3Policy
 from persuasion_agents.policy import Policy
 from persuasion_agents.rllib_ppo import RLlibPPOPolicy
+from persuasion_agents.spending import plan_setting
 from persuasion_agents.statistics import bootstrap_ci, paired_p_value
 from persuasion_agents.training import train_online
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.errors import ConfigError, ReceiverError
 from persuasion_gym.receivers.base import spending
+from persuasion_gym.receivers.budget import check_plans, limit_calls
 from persuasion_gym.tables import load_table
 
 if TYPE_CHECKING:
@@ -313,7 +316,7 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
 def run_benchmark(
     settings: Sequence[Setting], policies: Sequence[str], out: str | Path, timesteps: int = 20_000,
     seed: int = 0, featurizer: str = "auto", progress: bool = True,
-    policy_options: dict[str, dict[str, Any]] | None = None,
+    policy_options: dict[str, dict[str, Any]] | None = None, max_calls: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run every policy on every setting (resuming finished runs from ``out/runs`` that ran
     under the same settings, see ``run_key``; the others are recomputed), then write
@@ -324,10 +327,40 @@ def run_benchmark(
     run that can finish does and is saved, the results hold the finished ones, and then
     ``BenchmarkIncompleteError`` says which runs failed and why (its ``rows``: the finished
     runs'). Every answer that came back is cached, so the same call again runs only the
-    missing runs and asks the Receiver only what it has not answered."""
+    missing runs and asks the Receiver only what it has not answered.
+
+    Before any call, the plan of each live Receiver (its runs' stages, what the cache holds) is
+    printed, and a plan of more than ``max_calls`` new calls (None: no cap) is refused with a
+    ``CallBudgetError``; while running, the cap holds too (the LM Advisor's calls are estimated)."""
     out = Path(out)
     eval_envs = [make_env(s.env_id, s.receiver, s.split, s.n_items, featurizer) for s in settings]
     names = policy_names(policies, settings, eval_envs)
+    pending: list[list[tuple[str, dict[str, Any]]]] = []  # per setting: the runs no saved run answers
+    for setting, eval_env in zip(settings, eval_envs, strict=True):
+        pending.append([(name, dict((policy_options or {}).get(name) or {})) for name in names
+                        if not _reusable(out, name, setting, eval_env, timesteps, seed, policy_options)])
+    plans = [plan for setting, eval_env, todo in zip(settings, eval_envs, pending, strict=True)
+             for plan in plan_setting(setting, eval_env, todo, timesteps)]
+    for plan in plans:
+        print(plan.describe(), file=sys.stderr)
+    check_plans(plans, max_calls)  # before any call: a plan past the cap asks nothing
+    with limit_calls(max_calls):
+        return _run_all(settings, eval_envs, names, out, timesteps, seed, featurizer, progress, policy_options)
+
+
+def _reusable(out: Path, name: str, setting: Setting, eval_env: gym.Env, timesteps: int, seed: int,
+              policy_options: dict[str, dict[str, Any]] | None) -> bool:
+    """Whether a run saved under these settings answers this one (quietly: the run says why not)."""
+    path = out / "runs" / f"{slug(setting.key)}__{name}.json"
+    if not path.is_file():
+        return False
+    key = run_key(name, setting, eval_env, timesteps, seed, dict((policy_options or {}).get(name) or {}))
+    return bool(json.loads(path.read_text()).get("run_key") == key)
+
+
+def _run_all(settings: Sequence[Setting], eval_envs: list[gym.Env], names: list[str], out: Path, timesteps: int,
+             seed: int, featurizer: str, progress: bool,
+             policy_options: dict[str, dict[str, Any]] | None) -> list[dict[str, Any]]:
     (out / "runs").mkdir(parents=True, exist_ok=True)
     runs = []
     failed: list[tuple[str, Setting, ReceiverError]] = []

@@ -154,6 +154,8 @@ def _record(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import persuasion_gym  # noqa: F401  (registers the envs)
+    from persuasion_gym.persuasion.exchange import plan_exchange
+    from persuasion_gym.receivers.budget import Plan, check_plans
     from persuasion_gym.tables import baseline_values, record
 
     signals = _read_signals(args.signals_file) if args.signals_file else None
@@ -172,10 +174,19 @@ def _record(args: argparse.Namespace) -> int:
     cells = len(env.dataset) * len(env.signals) * args.samples
     print(f"recording {cells} cells ({len(env.dataset)} items x {len(env.signals)} signals x {args.samples} "
           f"samples) from {receiver!r} into {args.out}", file=sys.stderr)
-    table = record(env.task, receiver, env.dataset, list(env.signals), args.samples, args.out, env_id=args.env)
+    signals = list(env.signals)
+    grid = [(item, signal, sample) for item in env.dataset.items for signal in signals
+            for sample in range(args.samples)]
+    plan = Plan(repr(receiver), [plan_exchange("every cell", env.task, receiver, [g[0] for g in grid],
+                                               [g[1] for g in grid], [g[2] for g in grid])],
+                receiver.completion_budget, receiver.price_in, receiver.price_out)
+    print(plan.describe(), file=sys.stderr)
+    check_plans([plan], args.max_calls)  # before the first call
+    table = record(env.task, receiver, env.dataset, signals, args.samples, args.out, env_id=args.env)
     stats = receiver.stats
     summary = {"out": str(args.out), "cells": cells, "receiver_calls": stats.calls, "cache_hits": stats.cache_hits,
-               "tokens": stats.prompt_tokens + stats.completion_tokens, "cost_usd": round(stats.cost_usd, 6),
+               "tokens": stats.prompt_tokens + stats.completion_tokens, "reasoning_tokens": stats.reasoning_tokens,
+               "cost_usd": round(stats.cost_usd, 6), "truncated": int(table.truncated.sum()),
                "values": baseline_values(table)}
     print(json.dumps(summary, indent=2))
     receiver.close()
@@ -201,6 +212,16 @@ def _rescore(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from persuasion_agents.spending import plan_training, train_items
+    from persuasion_gym.receivers.budget import check_plans
+
+    args.n_items = train_items(args.receiver, None, args.n_items)  # bounded on a live Receiver
+    evaluations = 0 if args.algo == "lm-advisor" else -(-args.timesteps // args.eval_freq)
+    plans = plan_training(args.env, args.receiver, args.algo, args.split, args.n_items, args.timesteps,
+                          args.eval_items, evaluations, _advisor_training(args))
+    for plan in plans:
+        print(plan.describe(), file=sys.stderr)
+    check_plans(plans, args.max_calls)
     if args.algo == "lm-advisor":
         return _train_lm_advisor(args)
     from persuasion_agents.train_cli import train
@@ -264,7 +285,14 @@ def _compare(args: argparse.Namespace) -> int:
     import persuasion_gym  # noqa: F401  (registers the envs)
     from persuasion_agents.benchmark import markdown
     from persuasion_agents.lm_advisor.compare import paper_comparison
+    from persuasion_agents.spending import is_trained, plan_comparison
+    from persuasion_gym.receivers.budget import check_plans
 
+    plans = plan_comparison(args.env, args.receiver, args.split, args.n_items, "train", args.train_items,
+                            None if is_trained(args.advisor) else _advisor_training(args))
+    for plan in plans:
+        print(plan.describe(), file=sys.stderr)
+    check_plans(plans, args.max_calls)
     rows = paper_comparison(args.env, args.receiver, args.advisor, args.out, args.split, args.n_items, args.train_items,
                             args.seed, training=_advisor_training(args))
     print(markdown(rows))
@@ -280,7 +308,11 @@ def _settings(args: argparse.Namespace):
     trains = _names(args.train_receiver, "--train-receiver") if args.train_receiver else [None] * len(receivers)
     if len(trains) != len(receivers):
         raise ConfigError("--train-receiver takes one spec per --receiver spec")
-    return [Setting(env, receiver, args.split, args.n_items, train, args.train_split, args.train_items)
+    from persuasion_agents.spending import train_items
+
+    # On a live Receiver every training cell is paid for: bounded unless --train-items says otherwise.
+    return [Setting(env, receiver, args.split, args.n_items, train, args.train_split,
+                    train_items(receiver, train, args.train_items))
             for env in _names(args.env, "--env") for receiver, train in zip(receivers, trains, strict=True)]
 
 
@@ -307,7 +339,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     try:
         rows = run_benchmark(_settings(args), names, args.out, args.timesteps, args.seed,
-                             args.featurizer, policy_options=options)
+                             args.featurizer, policy_options=options, max_calls=args.max_calls)
     except BenchmarkIncompleteError as exc:  # show the runs that finished; main says what failed
         if exc.rows:
             print(markdown(exc.rows))
@@ -405,6 +437,17 @@ def _count(value: str) -> int:
     return number
 
 
+def _cap(value: str) -> int:
+    """A cap on calls: a whole number, 0 for none."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number: pass 0 (no cap) or more") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{number} is below 0: pass 0 (no cap) or more")
+    return number
+
+
 def _advisor_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("LM Advisor (--algo lm-advisor, policy lm-advisor)")
     group.add_argument("--advisor", default="embedded", help="embedded, a hub id (gpt2), a local or trained directory")
@@ -479,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--timesteps", type=_count, default=20_000, help="training episodes")
     tr.add_argument("--out", required=True, help="directory for the model, checkpoints, logs")
     tr.add_argument("--split", default="train", help="the training split")
-    tr.add_argument("--n-items", type=_count, default=None, help="train on the split's first N items (default: all)")
+    tr.add_argument("--n-items", type=_count, default=None,
+                    help="train on the split's first N items (default: all of a table's, 200 on a live Receiver)")
     tr.add_argument("--eval-receiver", default=None, help="receiver for held-out evaluation (default: --receiver)")
     tr.add_argument("--eval-split", default="test", help="the held-out split")
     tr.add_argument("--eval-items", type=_count, default=100, help="held-out items to evaluate on")
@@ -510,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--n-items", type=_count, default=None, help="the held-out split's first N items (default: all)")
     be.add_argument("--train-split", default="train", help="the split trained policies learn on")
     be.add_argument("--train-items", type=_count, default=None,
-                    help="the training split's first N items (default: all)")
+                    help="the training split's first N items (default: all of a table's, 200 on a live Receiver)")
     be.add_argument("--timesteps", type=_count, default=20_000, help="training episodes per trained policy")
     be.add_argument("--out", required=True, help="directory for the runs, results.* and figures")
     be.add_argument("--seed", type=int, default=0, help="the random seed")
@@ -552,6 +596,12 @@ def build_parser() -> argparse.ArgumentParser:
     from persuasion_gym.cli.cache_command import add_cache_parser
 
     add_cache_parser(commands)
+    from persuasion_gym.receivers.budget import DEFAULT_MAX_CALLS
+
+    for sub in (rec, tr, be, co, de):
+        sub.add_argument("--max-calls", type=_cap, default=DEFAULT_MAX_CALLS,
+                         help="the most new Receiver calls the command may make: its plan, printed first, is refused "
+                              "past it before any call, and it stops there while running (0: no cap)")
     for sub in (check, rec, rs, tr, be, co, de):
         sub.add_argument("-v", "--verbose", action="store_true",
                          help="also log every HTTP request and retry (httpx, openai), and print an error's traceback")
@@ -620,7 +670,10 @@ def main(argv: list[str] | None = None) -> int:
 
             cache = ResponseCache(default_cache_path())
             before = len(cache)
-        return args.run(args)
+        from persuasion_gym.receivers.budget import limit_calls
+
+        with limit_calls(getattr(args, "max_calls", None)):  # --max-calls holds for every Receiver made
+            return args.run(args)
     except (PersuasionGymError, ValueError) as exc:
         if verbose:
             traceback.print_exc()

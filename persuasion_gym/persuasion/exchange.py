@@ -12,6 +12,7 @@ from typing import Any
 
 from persuasion_gym.receivers import Receiver, Usage
 from persuasion_gym.receivers.base import OnError
+from persuasion_gym.receivers.budget import Stage
 from persuasion_gym.tasks import Task, TaskItem
 
 
@@ -88,3 +89,16 @@ def exchange(
                                 fingerprint=response.fingerprint, truncated=response.truncated,
                                 finish_reason=response.finish_reason, reasoning=response.reasoning))
     return outcomes
+
+
+def plan_exchange(name: str, task: Task, receiver: Receiver, items: Sequence[TaskItem], contexts: Sequence[str],
+                  samples: Sequence[int] | None = None) -> Stage:
+    """The spending of one ``exchange`` before it happens: its distinct requests, how many the
+    cache holds, and their prompt tokens (estimated at four characters a token)."""
+    prompts = [task.build_messages(item, context) for item, context in zip(items, contexts, strict=True)]
+    samples = [0] * len(prompts) if samples is None else list(samples)
+    distinct = {(repr(m), s): m for m, s in zip(prompts, samples, strict=True)}
+    cached = receiver.cached_count(prompts, samples)
+    chars = sum(len(str(part.get("content", ""))) for m in distinct.values() for part in m)
+    new_share = 1 - cached / len(distinct) if distinct else 0
+    return Stage(name, len(distinct), cached, int(chars / 4 * new_share))

@@ -22,6 +22,7 @@ from typing import Any, Literal, cast
 from tqdm.auto import tqdm
 
 from persuasion_gym.errors import ConfigError, ReceiverConfigError, ReceiverError
+from persuasion_gym.receivers import budget
 from persuasion_gym.receivers.cache import ResponseCache, cache_key, open_cache
 from persuasion_gym.receivers.response import Request, Response, Usage
 from persuasion_gym.tasks.base import Messages
@@ -111,6 +112,21 @@ class Receiver(ABC):
         slot only on resumption bounds what a kill can lose to the requests in flight."""
 
     @property
+    def completion_budget(self) -> int | None:
+        """The most completion tokens one answer may take, if the Receiver caps it (for plans)."""
+        return None
+
+    def cached_count(self, prompts: Sequence[Messages], samples: Sequence[int] | None = None) -> int:
+        """How many of these prompts (distinct ones, with their sample indices) the cache
+        already answers: what a plan need not pay for."""
+        if self.cache is None or not prompts:
+            return 0
+        identity = self.identity_json
+        samples = [0] * len(prompts) if samples is None else list(samples)
+        keys = list({cache_key(identity, list(m), s) for m, s in zip(prompts, samples, strict=True)})
+        return sum(hit is not None for hit in self.cache.get_many(keys))
+
+    @property
     def legacy_identity(self) -> dict[str, Any] | None:
         """The identity earlier versions gave this Receiver, if it differs: answers cached
         under it are never served to this one (they may come from another server), only
@@ -164,6 +180,7 @@ class Receiver(ABC):
             self._note_legacy_entries(self.cache)
         if todo:
             groups = list(todo.values())
+            budget.charge(len(groups))  # a command's cap on new calls (--max-calls): refused before sending
             done = len(requests) - sum(map(len, groups))  # from the cache: a resumed run starts there
             answers = self._generate([requests[g[0]] for g in groups])
             with tqdm(total=len(requests), initial=done, desc=f"{self.kind} receiver", unit="resp",

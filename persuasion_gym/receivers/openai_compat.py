@@ -191,6 +191,10 @@ class OpenAIReceiver(Receiver):
         return identity
 
     @property
+    def completion_budget(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
     def legacy_identity(self) -> dict[str, Any]:
         return {
             "kind": self.kind,

@@ -123,6 +123,8 @@ class RayReceiver(Receiver):
             raise ConfigError("num_gpus, num_cpus and max_restarts must not be negative")
         self.inner, self.inner_kind = inner, inner_kind
         self._limits = {name: inner_options[name] for name in ("rpm", "tpm") if inner_options.get(name)}
+        self._budget = next((inner_options[name] for name in ("max_completion_tokens", "max_tokens", "max_new_tokens")
+                             if isinstance(inner_options.get(name), int)), None)
         self.num_gpus = num_gpus
         self.num_cpus = num_cpus if num_cpus is not None else (0.0 if inner_kind == "openai" else 1.0)
         self.address, self.max_restarts, self.startup_timeout = address, max_restarts, startup_timeout
@@ -239,6 +241,10 @@ class RayReceiver(Receiver):
     @property
     def legacy_identity(self) -> dict[str, Any] | None:
         return self._legacy
+
+    @property
+    def completion_budget(self) -> int | None:
+        return self._budget
 
     @property
     def dispatch(self) -> tuple[int, int]:

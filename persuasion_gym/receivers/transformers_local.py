@@ -131,6 +131,10 @@ class TransformersReceiver(Receiver):
         return identity
 
     @property
+    def completion_budget(self) -> int | None:
+        return self.max_new_tokens
+
+    @property
     def budget_option(self) -> str:
         return "max_new_tokens="
 

@@ -361,10 +361,23 @@ def main(argv: list[str] | None = None) -> None:
                         help="the one model name served: a receiver spec openai:MODEL@URL must name it")
     parser.add_argument("--text", default=None, help="answer every request with this text (None: echo the prompt)")
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of requests answered 503 at random")
+    parser.add_argument("--root", default=None, help="the checkpoint /v1/models names, as vLLM's root")
+    parser.add_argument("--system-fingerprint", default=None, help="sent with every completion, as OpenAI does")
+    parser.add_argument("--think", default=None, help="a reasoning model's thinking before every answer")
+    parser.add_argument("--reasoning-format", default="reasoning_content",
+                        choices=["reasoning_content", "reasoning", "inline"], help="where the thinking comes back")
+    parser.add_argument("--reasoning-model", action="store_true",
+                        help="refuse max_tokens and a non-default temperature, as OpenAI's reasoning models do")
+    parser.add_argument("--rate-limit", type=int, default=None, help="chat requests per minute before 429s")
     args = parser.parse_args(argv)
     reply = echo_reply if args.text is None else (lambda messages: args.text)
+    think = None if args.think is None else (lambda messages: args.think)
+    rate_limit = None if args.rate_limit is None else (args.rate_limit, 60.0)
     try:
-        server = ScriptedChatServer(reply, args.model, args.latency, port=args.port, fail_rate=args.fail_rate)
+        server = ScriptedChatServer(
+            reply, args.model, args.latency, port=args.port, fail_rate=args.fail_rate, root=args.root,
+            system_fingerprint=args.system_fingerprint, think=think, reasoning_format=args.reasoning_format,
+            reasoning_model=args.reasoning_model, rate_limit=rate_limit)
     except OSError as exc:  # the port is taken (or not ours to bind): one line, as argparse's own errors
         reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
         print(f"{parser.prog}: error: port {args.port} on 127.0.0.1 {reason}: pick another --port "
