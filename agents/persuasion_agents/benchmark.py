@@ -29,6 +29,7 @@ import persuasion_gym
 from persuasion_agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
 from persuasion_agents.baselines import BestFixed, FixedSignal, NoSignal, Oracle, UniformRandom
 from persuasion_agents.deep import SB3Policy
+from persuasion_agents.evaluation import spent
 from persuasion_agents.policy import Policy
 from persuasion_agents.rllib_ppo import RLlibPPOPolicy
 from persuasion_agents.spending import plan_setting
@@ -293,13 +294,10 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
     else:
         outcomes = core.evaluate(actions.tolist(), progress=progress)
         rewards = np.array([o.reward for o in outcomes])
-        tokens = sum(o.usage.total_tokens for o in outcomes)
-        reasoning = sum(o.usage.reasoning_tokens for o in outcomes)
-        truncated = float(sum(o.truncated for o in outcomes))
-        calls = sum(not o.cached for o in outcomes)
-        receiver = core.receiver
-        assert receiver is not None  # no table: a live Receiver
-        cost = sum(receiver.cost_of(o.usage) for o in outcomes if not o.cached)
+        assert core.receiver is not None  # no table: a live Receiver
+        answers = spent(outcomes, core.receiver)  # the accounting compare uses too
+        tokens, reasoning, calls = int(answers.tokens), int(answers.reasoning_tokens), int(answers.calls)
+        truncated, cost = answers.truncated, answers.cost_usd
     run = {"policy": policy_name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
            "actions": actions.tolist(), "rewards": rewards.tolist(), "curve": curve,
            "receiver_calls": calls + fitting.calls, "tokens": tokens + fitting.tokens,

@@ -1,14 +1,19 @@
-"""Scoring a choice of signals on a whole split, as one concurrent Receiver batch."""
+"""Scoring a choice of signals on a whole split, as one concurrent Receiver batch, and what
+the answers cost: the one place for reward tables, the best fixed signal and the accounting
+of calls, tokens and cost that ``bench`` and ``compare`` report."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import gymnasium as gym
 import numpy as np
 
 from persuasion_gym.envs import PersuasionEnv
+from persuasion_gym.persuasion.exchange import Outcome
+from persuasion_gym.receivers import Receiver
 
 
 def accuracy(env: gym.Env, actions: Sequence[int], progress: bool = False) -> float:
@@ -29,8 +34,8 @@ def accuracies(env: gym.Env, policies: dict[str, Sequence[int]], progress: bool 
     return {name: float(row.mean()) for name, row in zip(policies, rewards, strict=True)}
 
 
-def reward_table(env: gym.Env, progress: bool = False) -> np.ndarray:
-    """Rewards of every (item, signal) cell of the env's split, shape ``(items, signals)``,
+def cell_outcomes(env: gym.Env, progress: bool = False) -> list[list[Outcome]]:
+    """The scored answer of every (item, signal) cell of the env's split, ``[item][signal]``,
     asked as one batch (the cells are cached, so training on them afterwards is free)."""
     persuasion_env = cast(PersuasionEnv, env.unwrapped)
     n_items, n_signals = len(persuasion_env.dataset), len(persuasion_env.signals)
@@ -39,12 +44,51 @@ def reward_table(env: gym.Env, progress: bool = False) -> np.ndarray:
         [i for i in range(n_items) for _ in range(n_signals)],
         progress=progress,
     )
-    return np.array([o.reward for o in outcomes], dtype=np.float64).reshape(n_items, n_signals)
+    return [outcomes[i * n_signals:(i + 1) * n_signals] for i in range(n_items)]
+
+
+def rewards_of(cells: Sequence[Sequence[Outcome]]) -> np.ndarray:
+    """The ``(items, signals)`` rewards of ``cell_outcomes``."""
+    return np.array([[o.reward for o in row] for row in cells], dtype=np.float64).reshape(len(cells), -1)
+
+
+def reward_table(env: gym.Env, progress: bool = False) -> np.ndarray:
+    """Rewards of every (item, signal) cell of the env's split, shape ``(items, signals)``,
+    asked as one batch (the cells are cached, so training on them afterwards is free)."""
+    return rewards_of(cell_outcomes(env, progress))
 
 
 def best_fixed_signal(table: np.ndarray) -> int:
     """The signal with the highest mean reward over a table's items (ties: lowest index)."""
-    return int(np.argmax(table.mean(axis=0)))
+    return int(np.argmax(np.asarray(table).mean(axis=0)))
+
+
+@dataclass
+class Spent:
+    """What answers took: Receiver calls paid in this run, tokens (reasoning tokens among
+    them), cost (USD), and how many the token limit cut off."""
+
+    calls: float = 0.0
+    tokens: float = 0.0
+    cost_usd: float = 0.0
+    reasoning_tokens: float = 0.0
+    truncated: float = 0.0
+
+
+def spent(outcomes: Sequence[Outcome], receiver: Receiver, weights: Sequence[float] | None = None) -> Spent:
+    """What ``outcomes`` of a live Receiver took, as ``bench`` and ``compare`` count it: calls
+    and cost for the answers paid now (a cache hit is free; the cost is ``receiver.cost_of``),
+    tokens, reasoning tokens and cut-offs for every answer. ``weights`` make it an expectation
+    over a draw (one weight per outcome)."""
+    total = Spent()
+    for outcome, weight in zip(outcomes, [1.0] * len(outcomes) if weights is None else weights, strict=True):
+        total.tokens += weight * outcome.usage.total_tokens
+        total.reasoning_tokens += weight * outcome.usage.reasoning_tokens
+        total.truncated += weight * outcome.truncated
+        if not outcome.cached:
+            total.calls += weight
+            total.cost_usd += weight * receiver.cost_of(outcome.usage)
+    return total
 
 
 def baseline_actions(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:

@@ -143,15 +143,18 @@ class PersuasionEnv(gym.Env):
         self.render_mode = render_mode
 
         # The information items are the signal library's texts. Their states come from the
-        # replayed table, or from a table recorded for that purpose (``state_table``).
+        # replayed table, or from a table recorded for that purpose (``state_table``); ties
+        # (frequent with 0/1 scores) are broken at random, seeded (``bayes.states``).
         m = len(self.signals)
-        states = None
+        states = tied = None
         state_source = self.table if self.table is not None else (
             None if state_table is None else load_table(state_table))
+        self._state_source = None if state_source is None else "table" if self.table is not None else "state_table"
         if state_source is not None:
             state_source.check_signals(list(self.signals))
             rows = state_source.rows_for(self.dataset)
             states = bayes.states(state_source.utilities[rows])
+            tied = bayes.tied(state_source.utilities[rows])
         if self.table is not None:
             self._rows = rows
             self._empty_column = self.signals.empty_index
@@ -165,7 +168,8 @@ class PersuasionEnv(gym.Env):
             prior = bayes.state_prior(states, m)  # the frequency of each state among the table's items
         text = action_type == "text"
         self.protocol = make_protocol(protocol, m, prior, n_signals, scheme, alpha, states, len(self.dataset),
-                                      text=text, item_texts=list(self.signals), questions=self.dataset.texts)
+                                      text=text, item_texts=list(self.signals), questions=self.dataset.texts,
+                                      tied=tied)
 
         self.receiver: Receiver | None = None
         self._owns_receiver = False
@@ -329,6 +333,9 @@ class PersuasionEnv(gym.Env):
         if isinstance(self.protocol, TextPosteriorProtocol):
             scheme = self.protocol.scheme
             extra["scheme"] = getattr(scheme, "identity", None) or type(scheme).__name__
+        states = self.states_provenance()
+        if states is not None:
+            extra["states"] = states
         return {
             "package_version": persuasion_gym.__version__,
             "task": self.task.name,
@@ -344,17 +351,39 @@ class PersuasionEnv(gym.Env):
             **extra,
         }
 
+    def states_provenance(self) -> dict[str, Any] | None:
+        """Where the protocol's states come from and how ties were broken, as result files
+        record it (under the posterior protocols): ``given`` (a table's or ``state_table``'s
+        best cells; ``ties``: how many of this split's items tied) or ``online`` (the
+        running estimate, whose ties change as it learns: each episode's ``observed_tie``)."""
+        estimate = getattr(self.protocol, "estimate", None)
+        if estimate is None:
+            return None
+        if not estimate.given:
+            return {"source": "online", "tie_break": bayes.TIE_BREAK, "tie_seed": bayes.TIE_SEED}
+        ties = int(estimate.tied_of(np.arange(len(self.dataset))).sum())
+        return {"source": self._state_source or "given", "ties": ties, "tie_break": bayes.TIE_BREAK,
+                "tie_seed": bayes.TIE_SEED}
+
     def observed_items(self, indices: np.ndarray, rng: np.random.Generator, one: bool = False) -> dict[str, Any]:
         """What the Advisor observes besides the task items, under the text ``posterior``
-        protocol: the information item x* (the state, or a prior draw while it is unknown).
-        Empty under the other protocols. ``one=True``: scalars for a single env's info."""
+        protocol: the information item x* (the state, or a prior draw while it is unknown),
+        whether it is known (``observed_known``) and whether it was a tie that the seeded
+        tie-break decided (``observed_tie``). Online, it is the estimate at this call: call it
+        for each batch (a training step's prompts) to follow the estimate as it learns; an item
+        that occurs several times in one call observes one x*. Empty under the other protocols.
+        ``one=True``: scalars for a single env's info."""
         if not isinstance(self.protocol, TextPosteriorProtocol):
             return {}
+        indices = np.asarray(indices, dtype=np.int64)
         observed, known = self.protocol.observe_states(indices, rng)
+        tie = self.protocol.estimate.tied_of(indices) & known
         texts = [self.signals[int(x)] for x in observed]
         if one:
-            return {"observed_index": int(observed[0]), "observed_item": texts[0], "observed_known": bool(known[0])}
-        return {"observed_index": observed, "observed_item": np.array(texts, dtype=object), "observed_known": known}
+            return {"observed_index": int(observed[0]), "observed_item": texts[0], "observed_known": bool(known[0]),
+                    "observed_tie": bool(tie[0])}
+        return {"observed_index": observed, "observed_item": np.array(texts, dtype=object), "observed_known": known,
+                "observed_tie": tie}
 
     # -- the batched core -------------------------------------------------------------------------
     def _step_batch(

@@ -3,24 +3,34 @@
 - ``none``: the question alone (the empty signal).
 - ``prior``: the question with an information item drawn from mu_0 (exact expectation over the
   draw: sum_x mu_0(x) u(q, x), from every cell of the held-out items).
-- ``posterior``: the trained Advisor observes the state x* = theta(q) (exact: the best cell of
-  q), writes g; the Receiver answers with g and an item drawn from mu_g (one seeded draw).
-- ``direct``: the trained Advisor's signal alone (greedy).
+- ``posterior``: the Advisor trained under ``posterior`` observes the state x* = theta(q)
+  (exact: the best cell of q), *samples* g ~ pi(. | q, x*) (seeded, at the temperature its
+  likelihoods are scored at: the Receiver's Bayes update assumes g ~ pi); the Receiver answers
+  with g and an item drawn from mu_g (one seeded draw).
+- ``direct``: the Advisor trained under ``direct`` writes its signal from q alone (greedy).
 - ``best-fixed``: the library signal with the best mean on the training items.
 - ``oracle``: the best library signal per held-out item (the upper bound of index policies).
 
-mu_0 is the frequency of each state on the training items. Every Receiver answer goes through
-the cache: a rerun is free. Each arm reports the Receiver calls it paid in this run, the tokens
-of its answers and their cost, as ``bench`` does (``prior``: the expectation over its draw).
-Lift is reported in points (absolute) and in percent (relative to ``none``, as the paper
-reports it).
+Each Advisor arm uses an Advisor trained under its own protocol: an untrained ``advisor`` is
+trained twice against the Receiver on the training items, under ``direct`` (``OUT/lm-advisor``)
+and under ``posterior`` with the training items' exact states (``OUT/lm-advisor-posterior``),
+both resumably. A trained ``advisor`` without a ``posterior_advisor`` serves both arms, and the
+results say so (``trained_under`` per row, ``comparison.advisors`` in the provenance).
+
+mu_0 is the frequency of each state on the training items. States are the best cell of each
+item; ties (frequent with 0/1 rewards) are broken at random, seeded by ``seed``
+(``bayes.states``); how many items tied is reported. Every Receiver answer goes through the
+cache: a rerun is free. Each arm reports the Receiver calls it paid in this run, the tokens of
+its answers and their cost, counted as ``bench`` counts them (``evaluation.spent``; ``prior``:
+the expectation over its draw). Lift is reported in points (absolute) and in percent (relative
+to ``none``, as the paper reports it).
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,73 +38,66 @@ import gymnasium as gym
 import numpy as np
 
 from persuasion_agents.benchmark import Setting, summarize, write_results
+from persuasion_agents.evaluation import Spent, best_fixed_signal, cell_outcomes, rewards_of, spent
 from persuasion_agents.lm_advisor.model import LMAdvisor
 from persuasion_agents.lm_advisor.policy import text_twin
 from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.persuasion import TextPosteriorProtocol, bayes
-from persuasion_gym.persuasion.exchange import Outcome
-from persuasion_gym.receivers import Receiver
+from persuasion_gym.receivers.base import spending
 
 
-@dataclass
-class Spent:
-    """What an arm's answers took: Receiver calls paid in this run, tokens, cost (USD)."""
-
-    calls: float = 0.0
-    tokens: float = 0.0
-    cost_usd: float = 0.0
-    reasoning_tokens: float = 0.0
-    truncated: float = 0.0  # answers cut off by the token limit
-
-
-def _spent(outcomes: Sequence[Outcome], receiver: Receiver, weights: Sequence[float] | None = None) -> Spent:
-    """Calls and cost count the answers paid now (a cache hit is free), tokens every answer,
-    as ``bench`` counts them; ``weights`` makes it an expectation over a draw (the prior arm)."""
-    spent = Spent()
-    for outcome, weight in zip(outcomes, [1.0] * len(outcomes) if weights is None else weights, strict=True):
-        spent.tokens += weight * outcome.usage.total_tokens
-        spent.reasoning_tokens += weight * outcome.usage.reasoning_tokens
-        spent.truncated += weight * outcome.truncated
-        if not outcome.cached:
-            spent.calls += weight
-            spent.cost_usd += weight * receiver.cost_of(outcome.usage)
-    return spent
-
-
-def _run(name: str, setting: Setting, rewards: np.ndarray | Sequence[float], core: PersuasionEnv, actions: list,
-         spent: Spent, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def _run(name: str, setting: Setting, rewards: np.ndarray | Sequence[float], actions: list, cost: Spent,
+         provenance: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"policy": name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
             "actions": actions, "rewards": np.asarray(rewards, dtype=np.float64).tolist(), "curve": [],
-            "receiver_calls": round(spent.calls), "tokens": round(spent.tokens), "cost_usd": spent.cost_usd,
-            "reasoning_tokens": round(spent.reasoning_tokens), "truncated": spent.truncated, "oracle_value": None,
-            "provenance": core.provenance(), **(extra or {})}
+            "receiver_calls": round(cost.calls), "tokens": round(cost.tokens), "cost_usd": cost.cost_usd,
+            "reasoning_tokens": round(cost.reasoning_tokens), "truncated": cost.truncated, "oracle_value": None,
+            "provenance": provenance, **(extra or {})}
 
 
-def _cells(core: PersuasionEnv, progress: bool) -> list[list[Outcome]]:
-    """Every (item, library signal) cell's outcome, as one cached, concurrent batch."""
-    n, k = len(core.dataset), len(core.signals)
-    outcomes = core.evaluate([s for _ in range(n) for s in range(k)], [i for i in range(n) for _ in range(k)],
-                             progress=progress)
-    return [outcomes[i * k:(i + 1) * k] for i in range(n)]
+def _load(advisor: LMAdvisor | str | Path) -> LMAdvisor:
+    return LMAdvisor.load(str(advisor)) if isinstance(advisor, str | Path) else advisor
+
+
+def _trained(advisor: LMAdvisor) -> dict[str, Any]:
+    """What a row records of the Advisor that wrote its signals."""
+    record = advisor.info.trained_on or {}
+    return {"advisor": advisor.identity, "trained_on": record.get("receiver"), "trained_under": record.get("protocol")}
+
+
+def sampling_temperature(advisor: LMAdvisor) -> float:
+    """The temperature the posterior arm samples at: the one the Advisor's likelihoods (the
+    committed scheme) are scored at, so that g ~ pi as the Receiver's update assumes."""
+    return float(getattr(advisor.template, "temperature", None) or 1.0)
 
 
 def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: str | Path, split: str = "test",
                      n_items: int | None = 50, train_items: int | None = 50, seed: int = 0,
-                     progress: bool = True, training: AdvisorTraining | None = None) -> list[dict[str, Any]]:
+                     progress: bool = True, training: AdvisorTraining | None = None,
+                     posterior_advisor: LMAdvisor | str | None = None,
+                     signals: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Run the six arms on ``n_items`` held-out items of ``split`` (and ``train_items`` training
-    items for mu_0 and the best fixed signal); write ``results.*`` to ``out``; return the rows.
+    items for mu_0, the best fixed signal and the Advisors' training); write ``results.*`` to
+    ``out``; return the rows.
+
+    ``advisor`` writes the ``direct`` arm's signals, ``posterior_advisor`` (default: ``advisor``
+    when it is trained, else a copy of it trained under ``posterior``) the ``posterior`` arm's.
     An Advisor that has not been trained yet is first trained by GRPO against this Receiver on
-    the training items (``training``, into ``out/lm-advisor``, resumably), so that one call
-    reproduces the paper's setup."""
+    the training items under its arm's protocol (``training``, into ``out/lm-advisor`` and
+    ``out/lm-advisor-posterior``, resumably), so that one call reproduces the paper's setup.
+    ``signals``: the information items (default: the task's signal library; it must hold '').
+    ``seed`` seeds the tie-break of the states, the posterior arm's signals and its draws."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    advisor = advisor if isinstance(advisor, LMAdvisor) else LMAdvisor.load(advisor)
+    advisor = _load(advisor)
     setting = Setting(env_id, receiver, split, n_items)
-    test_env = gym.make(env_id, receiver=receiver, split=split, max_items=n_items, featurizer="hashed")
-    train_env = gym.make(env_id, receiver=receiver, split="train", max_items=train_items, featurizer="hashed")
-    core = cast(PersuasionEnv, test_env.unwrapped)
+    library: dict[str, Any] = {} if signals is None else {"signals": list(signals)}
+    test_env = gym.make(env_id, receiver=receiver, split=split, max_items=n_items, featurizer="hashed", **library)
+    train_env = gym.make(env_id, receiver=receiver, split="train", max_items=train_items, featurizer="hashed",
+                         **library)
+    core, train_core = cast(PersuasionEnv, test_env.unwrapped), cast(PersuasionEnv, train_env.unwrapped)
     if core.receiver is None:
         raise ConfigError("the comparison needs a live Receiver: a recorded table only knows its own signals, not "
                           "the texts the Advisor writes")
@@ -103,49 +106,92 @@ def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: 
     empty = core.signals.empty_index
     if empty is None:
         raise ValueError("the comparison needs the empty signal '' among the env's signals (the `none` arm)")
-    if advisor.info.trained_on is None:
-        print(f"the Advisor ({advisor.info.source}) is untrained: training it against this Receiver first",
-              file=sys.stderr)
-        train_lm_advisor(text_twin(train_env), advisor, out / "lm-advisor", training or AdvisorTraining(),
-                         resume=True, progress=progress)
 
-    train_cells = _cells(cast(PersuasionEnv, train_env.unwrapped), progress)
-    test_cells = _cells(core, progress)
-    u_train = np.array([[o.reward for o in row] for row in train_cells])
-    u_test = np.array([[o.reward for o in row] for row in test_cells])
-    built = _spent([o for row in train_cells + test_cells for o in row], live)
+    # The reward tables: every (item, library signal) cell, one cached, concurrent batch per split.
+    train_cells, test_cells = cell_outcomes(train_env, progress), cell_outcomes(test_env, progress)
+    u_train, u_test = rewards_of(train_cells), rewards_of(test_cells)
+    built = spent([o for row in train_cells + test_cells for o in row], live)
     print(f"reward tables: {u_train.size} training and {u_test.size} held-out cells, {round(built.calls)} paid "
           "Receiver calls (the arms below count the cells they use)", file=sys.stderr)
-    prior = bayes.state_prior(bayes.states(u_train), len(items))
-    theta = bayes.states(u_test)
+    theta_train, theta = bayes.states(u_train, seed), bayes.states(u_test, seed)
+    tied_train, tied = bayes.tied(u_train), bayes.tied(u_test)
+    print(f"states: {int(tied_train.sum())} of {len(u_train)} training and {int(tied.sum())} of {len(u_test)} "
+          f"held-out items tie (broken at random, seed {seed})", file=sys.stderr)
+    prior = bayes.state_prior(theta_train, len(items))
+
+    # The Advisors: each arm's trained under its own protocol, unless one trained Advisor serves both.
+    fitting: dict[str, dict[str, Any]] = {}
+    shared = posterior_advisor is None and advisor.info.trained_on is not None
+    if posterior_advisor is None:
+        posterior_advisor = advisor if shared else copy.deepcopy(advisor)  # a copy before training changes it
+    posterior_advisor = _load(posterior_advisor)
+    train_questions = train_core.dataset.texts
+    for arm, model in (("direct", advisor), ("posterior", posterior_advisor)):
+        if model.info.trained_on is not None:
+            continue
+        print(f"the {arm} arm's Advisor ({model.info.source}) is untrained: training it against this Receiver "
+              f"first, under the {arm} protocol", file=sys.stderr)
+        if arm == "direct":
+            env: PersuasionEnv = text_twin(train_env)
+        else:  # the paper's protocol, with the training items' exact states and their prior
+            protocol = TextPosteriorProtocol(len(items), prior, model, items, train_questions, states=theta_train,
+                                             tied=tied_train)
+            env = PersuasionEnv(task=train_core.task, receiver=train_core.receiver, dataset=train_core.dataset,
+                                signals=items, featurizer="hashed", action_type="text", protocol=protocol)
+        before = spending()
+        train_lm_advisor(env, model, out / ("lm-advisor" if arm == "direct" else "lm-advisor-posterior"),
+                         training or AdvisorTraining(), resume=True, progress=progress)
+        paid = spending(before)
+        fitting[arm] = {"receiver_calls": paid.calls, "tokens": paid.tokens, "cost_usd": paid.cost_usd}
+    if shared:
+        under = (advisor.info.trained_on or {}).get("protocol")
+        print(f"one Advisor serves both the direct and the posterior arm, trained under {under!r}",
+              file=sys.stderr)
+
+    temperature = sampling_temperature(posterior_advisor)
+    provenance = {**core.provenance(), "comparison": {
+        "prior": prior.tolist(), "train_items": len(u_train), "seed": seed,
+        "states": {"training_ties": int(tied_train.sum()), "held_out_ties": int(tied.sum()),
+                   "tie_break": bayes.TIE_BREAK, "tie_seed": seed},
+        "advisors": {"direct": _trained(advisor), "posterior": _trained(posterior_advisor),
+                     "one_advisor_for_both": shared},
+        "signals": {"direct": "greedy", "posterior": f"sampled (seed {seed}, temperature {temperature:g})"},
+        "training": fitting}}
+
     questions = core.dataset.texts
-    best = int(np.argmax(u_train.mean(axis=0)))
-    column = [row[empty] for row in test_cells]
+    best = best_fixed_signal(u_train)
     runs = [
-        _run("none", setting, u_test[:, empty], core, [empty] * len(questions), _spent(column, live)),
-        _run("prior", setting, u_test @ prior, core, [], _spent([o for row in test_cells for o in row], live,
-                                                                np.tile(prior, len(questions)).tolist()),
-             {"prior": prior.tolist()}),
-        _run("best-fixed", setting, u_test[:, best], core, [best] * len(questions),
-             _spent([row[best] for row in test_cells], live)),
-        _run("oracle", setting, u_test.max(axis=1), core, theta.tolist(),
-             _spent([row[x] for row, x in zip(test_cells, theta, strict=True)], live)),
+        _run("none", setting, u_test[:, empty], [empty] * len(questions), spent([row[empty] for row in test_cells],
+                                                                                  live), provenance),
+        _run("prior", setting, u_test @ prior, [], spent([o for row in test_cells for o in row], live,
+                                                         np.tile(prior, len(questions)).tolist()),
+             provenance, {"prior": prior.tolist()}),
+        _run("best-fixed", setting, u_test[:, best], [best] * len(questions),
+             spent([row[best] for row in test_cells], live), provenance),
+        _run("oracle", setting, u_test.max(axis=1), theta.tolist(),
+             spent([row[x] for row, x in zip(test_cells, theta, strict=True)], live), provenance),
     ]
-    trained = {"advisor": advisor.identity, "trained_on": (advisor.info.trained_on or {}).get("receiver")}
     direct = advisor.write(questions)
     outcomes = core.evaluate(direct, progress=progress)
-    runs.append(_run("direct (lm-advisor)", setting, [o.reward for o in outcomes], core, direct,
-                     _spent(outcomes, live), trained))
-    # posterior: the Advisor observes each item's state and the Receiver acts on a draw from mu_g.
-    protocol = TextPosteriorProtocol(len(items), prior, advisor, items, questions, states=theta)
+    runs.append(_run("direct (lm-advisor)", setting, [o.reward for o in outcomes], direct, spent(outcomes, live),
+                     provenance, _trained(advisor)))
+    # posterior: the Advisor observes each item's state, samples g ~ pi(. | q, x*), and the
+    # Receiver acts on g and a draw from mu_g.
+    protocol = TextPosteriorProtocol(len(items), prior, posterior_advisor, items, questions, states=theta, tied=tied)
     text_env = PersuasionEnv(task=core.task, receiver=core.receiver, dataset=core.dataset, signals=items,
                              featurizer="hashed", action_type="text", protocol=protocol)
     observed = [items[x] for x in theta]
-    signals = advisor.write(questions, items=observed)
-    batch = text_env.play(np.arange(len(questions)), signals, np.random.default_rng(seed), progress=progress)
-    assert batch.outcomes is not None  # a live Receiver's batch
-    runs.append(_run("posterior (lm-advisor)", setting, batch.rewards, core, signals, _spent(batch.outcomes, live),
-                     {**trained, "information_index": batch.chosen.tolist()}))
+    sent = posterior_advisor.write(questions, items=observed, sample=True, seed=seed, temperature=temperature)
+    batch = text_env.play(np.arange(len(questions)), sent, np.random.default_rng(seed), progress=progress)
+    assert batch.outcomes is not None and batch.beliefs is not None  # a live Receiver's batch, with beliefs
+    on_state = float(batch.beliefs[np.arange(len(questions)), theta].mean())
+    runs.append(_run("posterior (lm-advisor)", setting, batch.rewards, sent, spent(batch.outcomes, live), provenance,
+                     {**_trained(posterior_advisor), "information_index": batch.chosen.tolist(),
+                      "posterior_on_state": on_state}))
     rows = summarize(runs, seed)
+    for row, run in zip(rows, runs, strict=True):
+        for key in ("trained_under", "posterior_on_state"):
+            if key in run:
+                row[key] = run[key]
     write_results(rows, runs, out)
     return rows
