@@ -41,8 +41,8 @@ def test_unsent_signal_leaves_the_prior():
 
 def test_states_prior_and_schemes():
     u = np.array([[0.1, 0.9, 0.9], [0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [0.2, 0.8, 0.0]])
-    theta = bayes.states(u)
-    assert theta.tolist() == [1, 0, 2, 1]  # ties to the lowest index
+    theta = bayes.states(u, seed=None)
+    assert theta.tolist() == [1, 0, 2, 1]  # seed=None: ties to the lowest index
     np.testing.assert_allclose(bayes.state_prior(theta, 3), [0.25, 0.5, 0.25])
     np.testing.assert_allclose(bayes.scheme_from_counts(np.array([[2, 0], [0, 0]]), alpha=1.0), [[0.75, 0.25], [0.5, 0.5]])
     np.testing.assert_allclose(bayes.scheme_from_counts(np.array([[0, 0]]), alpha=0.0), [[0.5, 0.5]])

@@ -54,7 +54,7 @@ def test_train_and_compare_print_their_plans_and_keep_to_the_cap(make_server, tm
     assert main(["compare", "--receiver", spec, "--n-items", "2", "--train-items", "2", "--steps", "1",
                  "--out", str(tmp_path / "c"), "--max-calls", "30"]) == 2
     err = capsys.readouterr().err
-    assert "held-out cells" in err and "lm-advisor: training (1 GRPO steps)" in err and server.count == 0
+    assert "held-out cells" in err and "lm-advisor (posterior): training (1 GRPO steps)" in err and server.count == 0
 
 
 def test_the_cap_holds_while_running(make_server) -> None:

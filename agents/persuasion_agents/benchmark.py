@@ -42,7 +42,9 @@ from persuasion_gym.receivers.budget import check_plans, limit_calls
 from persuasion_gym.tables import load_table
 
 if TYPE_CHECKING:
+    from persuasion_agents.gepa_search import GEPAPolicy
     from persuasion_agents.lm_advisor.policy import LMAdvisorPolicy
+    from persuasion_gym.receivers import Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +105,33 @@ def make_policy(name: str, options: dict[str, Any] | None = None) -> Policy:
         from persuasion_agents.lm_advisor.policy import LMAdvisorPolicy
 
         return LMAdvisorPolicy(**(options or {}))
+    if name == "gepa":
+        from persuasion_agents.gepa_search import GEPAPolicy
+
+        return GEPAPolicy(**(options or {}))
+    if name == "prompted-advisor":
+        from persuasion_agents.prompted_advisor import PromptedAdvisor
+
+        return PromptedAdvisor(**(options or {}))
     if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}: use one of {', '.join(POLICIES)}, lm-advisor, or fixed-K")
+        raise ValueError(f"unknown policy {name!r}: use one of {', '.join((*POLICIES, *TEXT_POLICIES))}, or fixed-K")
     return POLICIES[name](**(options or {}))
+
+
+# Policies that write their signals in words (not registry entries: they take options).
+TEXT_POLICIES = ("lm-advisor", "gepa", "prompted-advisor")
+
+
+def options_for(name: str, setting: Setting, policy_options: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """A policy's options in a setting: what was given, and for the text policies that ask a
+    model of their own, that model (default: the setting's Receiver, a large model advising
+    itself)."""
+    options = dict((policy_options or {}).get(name) or {})
+    if name == "gepa" and options.get("reflection_lm") is None:
+        options["reflection_lm"] = setting.train_receiver or setting.receiver
+    if name == "prompted-advisor" and options.get("advisor_lm") is None:
+        options["advisor_lm"] = setting.receiver
+    return options
 
 
 def policy_names(policies: Sequence[str], settings: Sequence[Setting], eval_envs: Sequence[gym.Env]) -> list[str]:
@@ -113,7 +139,7 @@ def policy_names(policies: Sequence[str], settings: Sequence[Setting], eval_envs
     starts, so a bad one does not fail the benchmark after the others have run."""
     names = [name.strip() for name in policies if name.strip()]
     if not names:
-        raise ConfigError(f"--policies names no policy: use some of {', '.join(POLICIES)}, lm-advisor, fixed-K")
+        raise ConfigError(f"--policies names no policy: use some of {', '.join((*POLICIES, *TEXT_POLICIES))}, fixed-K")
     for setting, env in zip(settings, eval_envs, strict=True):
         n = int(cast(spaces.Discrete, env.action_space).n)
         signals = f"fixed-0..fixed-{n - 1} (the env's {n} signals)"
@@ -122,9 +148,9 @@ def policy_names(policies: Sequence[str], settings: Sequence[Setting], eval_envs
             if fixed and int(fixed.group(1)) >= n:
                 raise ConfigError(f"--policies: {name} asks for signal {fixed.group(1)}, but {setting.env_id} with "
                                   f"{setting.receiver} has {n} signals: use {signals}")
-            if not fixed and name != "lm-advisor" and name not in POLICIES:
-                raise ConfigError(f"--policies: unknown policy {name!r}: use one of {', '.join(POLICIES)}, "
-                                  f"lm-advisor, or {signals}")
+            if not fixed and name not in TEXT_POLICIES and name not in POLICIES:
+                raise ConfigError(f"--policies: unknown policy {name!r}: use one of "
+                                  f"{', '.join((*POLICIES, *TEXT_POLICIES))}, or {signals}")
     return names
 
 
@@ -182,6 +208,8 @@ def run_key(name: str, setting: Setting, eval_env: gym.Env, timesteps: int, seed
     key: dict[str, Any] = {"policy": name, "env": setting.env_id, "receiver": setting.receiver,
                            "split": setting.split, "n_items": setting.n_items, "eval_env": eval_source}
     options = dict(options)
+    if name == "gepa":
+        options.pop("out", None)  # where it searches, not how: run_benchmark derives it from this key
     if name == "lm-advisor":
         options.pop("out", None)  # where it trains, not how: run_benchmark derives it from this key
         options["advisor"], trains = _advisor_key(options.get("advisor", "embedded"))
@@ -269,14 +297,18 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
         advisor_policy = cast("LMAdvisorPolicy", policy)
         advisor_policy.fit(train_env(), progress=progress)
         curve = advisor_policy.curve
+    elif policy_name == "gepa":
+        cast("GEPAPolicy", policy).fit(train_env(), progress=progress)
     elif type(policy).update is not Policy.update:  # an online learner
         curve = train_online(policy, train_env(), timesteps, seed=seed, progress=progress)
     else:
         policy.fit(train_env(), timesteps)
-    fitting = spending(before)
+    side: tuple[Receiver, ...] = getattr(policy, "side_receivers", ())  # its own models (reflection, Advisor)
+    fitting = spending(before, exclude=side)
     n = len(core.dataset)
     info = {"item_index": np.arange(n), "text": core.dataset.texts}
     actions = np.asarray(policy.greedy(observations, info))
+    side = getattr(policy, "side_receivers", ())
     texts = actions.dtype.kind in "OU"
     if not texts:
         actions = actions.astype(np.int64)
@@ -304,6 +336,12 @@ def run_policy(policy_name: str, setting: Setting, eval_env: gym.Env, train_env:
            "reasoning_tokens": reasoning + fitting.reasoning_tokens, "cost_usd": cost + fitting.cost_usd,
            "fit_receiver_calls": fitting.calls, "truncated": truncated, "oracle_value": oracle_value,
            "provenance": core.provenance()}
+    if side:  # the policy's own model calls, apart from the Receiver's
+        own = spending(exclude=(), only=side)
+        run.update(advisor_calls=own.calls, advisor_tokens=own.tokens, advisor_cost_usd=own.cost_usd,
+                   advisor_lm=[r.identity for r in side])
+    if getattr(policy, "record", None):  # what a search found and how (gepa: the text, its trace)
+        run[policy_name] = policy.record  # type: ignore[attr-defined]
     advisor = getattr(policy, "advisor", None)
     if advisor is not None:  # trained against one Receiver, evaluated against this one: say both
         run["advisor"] = advisor.identity
@@ -335,7 +373,7 @@ def run_benchmark(
     names = policy_names(policies, settings, eval_envs)
     pending: list[list[tuple[str, dict[str, Any]]]] = []  # per setting: the runs no saved run answers
     for setting, eval_env in zip(settings, eval_envs, strict=True):
-        pending.append([(name, dict((policy_options or {}).get(name) or {})) for name in names
+        pending.append([(name, options_for(name, setting, policy_options)) for name in names
                         if not _reusable(out, name, setting, eval_env, timesteps, seed, policy_options)])
     plans = [plan for setting, eval_env, todo in zip(settings, eval_envs, pending, strict=True)
              for plan in plan_setting(setting, eval_env, todo, timesteps)]
@@ -352,7 +390,7 @@ def _reusable(out: Path, name: str, setting: Setting, eval_env: gym.Env, timeste
     path = out / "runs" / f"{slug(setting.key)}__{name}.json"
     if not path.is_file():
         return False
-    key = run_key(name, setting, eval_env, timesteps, seed, dict((policy_options or {}).get(name) or {}))
+    key = run_key(name, setting, eval_env, timesteps, seed, options_for(name, setting, policy_options))
     return bool(json.loads(path.read_text()).get("run_key") == key)
 
 
@@ -379,15 +417,15 @@ def _run_all(settings: Sequence[Setting], eval_envs: list[gym.Env], names: list[
 
         for name in names:
             path = out / "runs" / f"{slug(setting.key)}__{name}.json"
-            options = dict((policy_options or {}).get(name) or {})
+            options = options_for(name, setting, policy_options)
             key = run_key(name, setting, eval_env, timesteps, seed, options)
             saved = saved_run(path, key)
             if saved is not None:
                 runs.append(saved)
                 continue
-            if name == "lm-advisor" and "out" in options:
-                # Each setting and training trains its own Advisor, resumably: a finished
-                # Advisor trained under other settings is never taken for this one.
+            if name in ("lm-advisor", "gepa") and "out" in options:
+                # Each setting and training trains its own Advisor (or search), resumably: a
+                # finished one made under other settings is never taken for this one.
                 training = {k: key.get(k) for k in ("env", "options", "train_receiver", "train_split", "train_items")}
                 options["out"] = str(Path(options["out"]) / f"{slug(setting.key)}__{_digest(training)}")
             try:
@@ -463,6 +501,8 @@ def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]
         }
         if "trained_on" in run:
             row["trained_on"] = json.dumps(run["trained_on"], sort_keys=True)
+        if "advisor_calls" in run:  # the policy's own model (a prompted Advisor, GEPA's reflection)
+            row.update({k: run[k] for k in ("advisor_calls", "advisor_tokens", "advisor_cost_usd")})
         baseline = next((r for r in group if r["policy"] == "none"), None)
         if baseline is not None:
             base = np.asarray(baseline["rewards"])
@@ -476,7 +516,8 @@ def summarize(runs: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]
 
 
 COLUMNS = ["env", "receiver", "policy", "n_items", "accuracy", "ci_low", "ci_high", "lift_points", "lift_percent",
-           "p_vs_none", "regret", "truncated", "receiver_calls", "tokens", "reasoning_tokens", "cost_usd", "trained_on"]
+           "p_vs_none", "regret", "truncated", "receiver_calls", "tokens", "reasoning_tokens", "cost_usd", "trained_on",
+           "advisor_calls", "advisor_tokens", "advisor_cost_usd"]
 
 
 def _fmt(value: Any) -> str:
@@ -502,6 +543,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         if r.get("trained_on"):
             lines.append(f"\n{r['policy']} on {r['receiver']}: trained against {r['trained_on']}")
+        if r.get("advisor_calls") is not None:
+            lines.append(f"\n{r['policy']} on {r['receiver']}: its own model made {r['advisor_calls']} calls, "
+                         f"{r['advisor_tokens']} tokens, ${r['advisor_cost_usd']:.4f} (not in the columns above)")
     return "\n".join(lines) + "\n"
 
 

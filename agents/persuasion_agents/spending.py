@@ -60,6 +60,10 @@ def plan_setting(setting: Any, eval_env: gym.Env, pending: Sequence[tuple[str, d
         if name == "best-fixed":
             train_plan.stages.append(Stage(f"{name}: every training cell", grid.calls, grid.cached,
                                            grid.prompt_tokens))
+        elif name == "gepa":  # its seed is best-fixed's choice; its search is bounded by its budget
+            train_plan.stages.append(Stage(f"{name}: every training cell (the seed)", grid.calls, grid.cached,
+                                           grid.prompt_tokens))
+            train_plan.stages.append(Stage(f"{name}: search (budget)", int(options.get("budget", 200)), exact=False))
         elif name == "lm-advisor":
             training = options.get("training")
             if training is not None and not is_trained(options.get("advisor")):
@@ -158,8 +162,9 @@ def plan_comparison(env_id: str, receiver: Any, split: str, n_items: int, train_
                                                                                            max_items=train_items))):
         plan.stages.append(plan_exchange(name, core.task, core.receiver, [i for i in data.items for _ in signals],
                                          signals * len(data)))
-    if training is not None:
-        plan.stages.append(Stage(f"lm-advisor: training ({training.steps} GRPO steps)",
-                                 training.steps * training.items_per_step * training.num_generations, exact=False))
+    if training is not None:  # an untrained Advisor is trained twice: once per protocol
+        for protocol in ("direct", "posterior"):
+            plan.stages.append(Stage(f"lm-advisor ({protocol}): training ({training.steps} GRPO steps)",
+                                     training.steps * training.items_per_step * training.num_generations, exact=False))
     plan.stages.append(Stage("posterior and direct answers", 2 * len(core.dataset), exact=False))
     return [plan]

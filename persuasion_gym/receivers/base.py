@@ -280,14 +280,16 @@ class Spending:
     cost_usd: float = 0.0
 
 
-def spending(since: Spending | None = None) -> Spending:
-    """What every Receiver of this process has paid so far, or since an earlier reading (one
-    stage's cost, whichever Receivers it made)."""
+def spending(since: Spending | None = None, exclude: Sequence[Receiver] = (),
+             only: Sequence[Receiver] | None = None) -> Spending:
+    """What every Receiver of this process (or ``only`` these, less ``exclude``) has paid so
+    far, or since an earlier reading (one stage's cost, whichever Receivers it made)."""
+    receivers = [r for r in (list(_LIVE) if only is None else only) if all(r is not e for e in exclude)]
     now = Spending(
-        sum(r.stats.calls - r.stats.failures for r in list(_LIVE)),
-        sum(r.stats.prompt_tokens + r.stats.completion_tokens for r in list(_LIVE)),
-        sum(r.stats.reasoning_tokens for r in list(_LIVE)),
-        sum(r.stats.cost_usd for r in list(_LIVE)),
+        sum(r.stats.calls - r.stats.failures for r in receivers),
+        sum(r.stats.prompt_tokens + r.stats.completion_tokens for r in receivers),
+        sum(r.stats.reasoning_tokens for r in receivers),
+        sum(r.stats.cost_usd for r in receivers),
     )
     if since is None:
         return now
