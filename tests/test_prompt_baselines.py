@@ -103,3 +103,24 @@ def test_bench_takes_them_from_the_command_line_with_their_cost_columns(zebra_re
     assert int(rows["prompted-advisor"]["advisor_calls"]) == 3 and rows["none"]["advisor_calls"] == ""
     assert any(r["messages"][0]["content"].startswith("Write a hint for: ") for r in helper.requests)
     assert "its own model made" in (tmp_path / "b" / "results.md").read_text()
+
+
+def test_compare_adds_them_as_arms(zebra_receiver, make_server, tmp_path: Path) -> None:
+    from advisorkit import build_tiny_advisor
+
+    from persuasion_agents.lm_advisor import LMAdvisor
+    from persuasion_agents.lm_advisor.compare import paper_comparison
+
+    advisor = LMAdvisor.load(str(build_tiny_advisor(tmp_path / "tiny")))
+    advisor.info.trained_on = {"protocol": "direct", "steps": 0}  # serve both arms as it is: no training here
+    helper = make_server(lambda m: "```\nUse the zebra method.\n```")
+    spec = f"openai:scripted@{helper.url}"
+    rows = {r["policy"]: r for r in paper_comparison(
+        "Persuasion-GSM8K-v0", f"openai:scripted@{zebra_receiver.url}", advisor, tmp_path / "paper", n_items=3,
+        train_items=4, progress=False, arms=["gepa", "prompted-advisor"],
+        arm_options={"gepa": {"reflection_lm": spec, "budget": 30}, "prompted-advisor": {"advisor_lm": spec}})}
+    assert rows["gepa"]["accuracy"] == 1.0 and rows["prompted-advisor"]["accuracy"] == 1.0
+    assert rows["best-fixed"]["accuracy"] == 0.0 and rows["gepa"]["advisor_calls"] > 0
+    saved = json.loads((tmp_path / "paper" / "results.json").read_text())
+    assert {"gepa", "prompted-advisor"} <= {r["policy"] for r in saved["rows"]}
+    assert (tmp_path / "paper" / "gepa" / "result.json").is_file()

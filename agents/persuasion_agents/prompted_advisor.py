@@ -7,6 +7,7 @@ apart from the Receiver's) and cleaned to the env's text action space before the
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 import gymnasium as gym
@@ -19,6 +20,7 @@ from persuasion_gym.envs.text_space import SignalText
 from persuasion_gym.errors import ConfigError, ReceiverError
 from persuasion_gym.receivers import Receiver, make_receiver
 
+_FENCE = re.compile(r"^\s*```\S*\s*$", re.MULTILINE)
 # The Advisor's prompt: ``{item}`` is the task item's text.
 DEFAULT_ADVISOR_PROMPT = (
     "Another assistant will answer the task below. Write one short hint for it: a single sentence on how to "
@@ -76,5 +78,6 @@ class PromptedAdvisor(Policy):
             answers = self._receiver.respond(prompts)
         except ReceiverError as exc:  # the Advisor's failure, not the Receiver's: say whose
             raise type(exc)(f"the prompted Advisor ({self._receiver!r}): {exc}") from None
-        self.hints = [self._template.clean(answer.text) for answer in answers]
+        # A chat model may fence its hint as code: the fence lines are not the hint.
+        self.hints = [self._template.clean(_FENCE.sub("", answer.text)) for answer in answers]
         return np.array(self.hints, dtype=object)

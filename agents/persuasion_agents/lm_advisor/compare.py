@@ -37,7 +37,7 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
-from persuasion_agents.benchmark import Setting, summarize, write_results
+from persuasion_agents.benchmark import Setting, options_for, run_policy, summarize, write_results
 from persuasion_agents.evaluation import Spent, best_fixed_signal, cell_outcomes, rewards_of, spent
 from persuasion_agents.lm_advisor.model import LMAdvisor
 from persuasion_agents.lm_advisor.policy import text_twin
@@ -77,7 +77,9 @@ def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: 
                      n_items: int | None = 50, train_items: int | None = 50, seed: int = 0,
                      progress: bool = True, training: AdvisorTraining | None = None,
                      posterior_advisor: LMAdvisor | str | None = None,
-                     signals: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                     signals: Sequence[str] | None = None, arms: Sequence[str] = (),
+                     arm_options: dict[str, dict[str, Any]] | None = None,
+                     timesteps: int = 2_000) -> list[dict[str, Any]]:
     """Run the six arms on ``n_items`` held-out items of ``split`` (and ``train_items`` training
     items for mu_0, the best fixed signal and the Advisors' training); write ``results.*`` to
     ``out``; return the rows.
@@ -88,6 +90,10 @@ def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: 
     the training items under its arm's protocol (``training``, into ``out/lm-advisor`` and
     ``out/lm-advisor-posterior``, resumably), so that one call reproduces the paper's setup.
     ``signals``: the information items (default: the task's signal library; it must hold '').
+    ``arms``: more policies to compare, by their ``bench`` names (``gepa``, ``prompted-advisor``,
+    ``ucb``, ...), fitted on the training items and scored on the same held-out ones, with
+    their options in ``arm_options`` (as ``bench``'s ``policy_options``), the ones that learn
+    online for ``timesteps`` episodes.
     ``seed`` seeds the tie-break of the states, the posterior arm's signals and its draws."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,6 +194,12 @@ def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: 
     runs.append(_run("posterior (lm-advisor)", setting, batch.rewards, sent, spent(batch.outcomes, live), provenance,
                      {**_trained(posterior_advisor), "information_index": batch.chosen.tolist(),
                       "posterior_on_state": on_state}))
+    for name in arms:  # the baselines bench knows, on the same held-out items and Receiver
+        options = options_for(name, setting, arm_options)
+        if name == "gepa":
+            options.setdefault("out", str(out / "gepa"))
+        runs.append({**run_policy(name, setting, test_env, lambda: train_env, timesteps, seed, progress, options),
+                     "provenance": provenance})
     rows = summarize(runs, seed)
     for row, run in zip(rows, runs, strict=True):
         for key in ("trained_under", "posterior_on_state"):
