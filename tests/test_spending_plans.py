@@ -68,3 +68,20 @@ def test_the_cap_holds_while_running(make_server) -> None:
     assert server.count == 10
     receiver.respond(prompts)  # outside the command: no cap
     assert server.count == 20
+
+
+def test_a_stages_spending_counts_only_what_came_after_whatever_was_collected(make_server) -> None:
+    import gc
+
+    from persuasion_gym.receivers.base import spending
+
+    server = make_server(lambda m: "ok")
+    prompts = [[{"role": "user", "content": f"q{i}"}] for i in range(5)]
+    gone = make_receiver(f"openai:scripted@{server.url}", cache=False)
+    gone.respond(prompts)
+    before = spending()
+    del gone
+    gc.collect()  # a Receiver of an earlier stage, collected: its calls are not this stage's, nor negative
+    stays = make_receiver(f"openai:scripted@{server.url}", cache=False)
+    stays.respond(prompts[:3])
+    assert spending(before).calls == 3

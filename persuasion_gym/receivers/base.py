@@ -272,12 +272,22 @@ class Receiver(ABC):
 
 @dataclass(frozen=True)
 class Spending:
-    """Receiver calls paid, their tokens (reasoning tokens among them) and cost."""
+    """Receiver calls paid, their tokens (reasoning tokens among them) and cost; a reading
+    also remembers each Receiver's own figures, so a later reading counts only what came after
+    (a Receiver collected meanwhile takes its figures with it, not from the difference)."""
 
     calls: int = 0
     tokens: int = 0
     reasoning_tokens: int = 0
     cost_usd: float = 0.0
+    per_receiver: dict[int, tuple[weakref.ref, tuple[int, int, int, float]]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+
+def _figures(receiver: Receiver) -> tuple[int, int, int, float]:
+    stats = receiver.stats
+    return (stats.calls - stats.failures, stats.prompt_tokens + stats.completion_tokens, stats.reasoning_tokens,
+            stats.cost_usd)
 
 
 def spending(since: Spending | None = None, exclude: Sequence[Receiver] = (),
@@ -285,13 +295,16 @@ def spending(since: Spending | None = None, exclude: Sequence[Receiver] = (),
     """What every Receiver of this process (or ``only`` these, less ``exclude``) has paid so
     far, or since an earlier reading (one stage's cost, whichever Receivers it made)."""
     receivers = [r for r in (list(_LIVE) if only is None else only) if all(r is not e for e in exclude)]
-    now = Spending(
-        sum(r.stats.calls - r.stats.failures for r in receivers),
-        sum(r.stats.prompt_tokens + r.stats.completion_tokens for r in receivers),
-        sum(r.stats.reasoning_tokens for r in receivers),
-        sum(r.stats.cost_usd for r in receivers),
-    )
-    if since is None:
-        return now
-    return Spending(now.calls - since.calls, now.tokens - since.tokens, now.reasoning_tokens - since.reasoning_tokens,
-                    now.cost_usd - since.cost_usd)
+    per: dict[int, tuple[weakref.ref, tuple[int, int, int, float]]] = {}
+    totals = [0, 0, 0, 0.0]
+    for receiver in receivers:
+        figures = _figures(receiver)
+        per[id(receiver)] = (weakref.ref(receiver), figures)
+        base = (0, 0, 0, 0.0)
+        if since is not None and id(receiver) in since.per_receiver:
+            ref, then = since.per_receiver[id(receiver)]
+            if ref() is receiver:  # the same Receiver, not a new one at a reused address
+                base = then
+        for k in range(4):
+            totals[k] += figures[k] - base[k]
+    return Spending(int(totals[0]), int(totals[1]), int(totals[2]), float(totals[3]), per)
