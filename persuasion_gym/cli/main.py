@@ -294,7 +294,8 @@ def _compare(args: argparse.Namespace) -> int:
         print(plan.describe(), file=sys.stderr)
     check_plans(plans, args.max_calls)
     rows = paper_comparison(args.env, args.receiver, args.advisor, args.out, args.split, args.n_items, args.train_items,
-                            args.seed, training=_advisor_training(args))
+                            args.seed, training=_advisor_training(args), arms=_names(args.arms, "--arms") if args.arms
+                            else (), arm_options=_search_options(args), timesteps=args.timesteps)
     print(markdown(rows))
     print("lift (points) is absolute, lift (%) relative to none (the paper reports relative lifts)")
     print(f"results: {args.out}/results.json, results.csv, results.md; figure: {args.out}/accuracy.png")
@@ -334,6 +335,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     options = {"lm-advisor": {"advisor": args.advisor, "training": _advisor_training(args),
                               "out": str(Path(args.out) / "lm-advisor")},
+               **_search_options(args),
                "rllib-ppo": {"num_env_runners": args.num_env_runners, "num_envs_per_env_runner": args.n_envs}}
     from persuasion_agents.benchmark import BenchmarkIncompleteError, markdown
 
@@ -480,6 +482,28 @@ def _count(value: str) -> int:
     return number
 
 
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    search = parser.add_argument_group("prompt search and a prompted Advisor (policies gepa, prompted-advisor)")
+    search.add_argument("--reflection-lm", default=None,
+                        help="gepa: the spec of the model that reflects and proposes advice (default: the Receiver)")
+    search.add_argument("--budget", type=_count, default=200,
+                        help="gepa: the most Receiver calls its search makes (its seed, best-fixed, is paid apart)")
+    search.add_argument("--advisor-lm", default=None,
+                        help="prompted-advisor: the spec of the model that writes a hint per item (default: the "
+                             "Receiver)")
+    search.add_argument("--advisor-prompt", default=None,
+                        help="prompted-advisor: a file holding its prompt, with {item} where the item goes (default: "
+                             "persuasion_agents.prompted_advisor.DEFAULT_ADVISOR_PROMPT)")
+
+
+def _search_options(args: argparse.Namespace) -> dict[str, dict]:
+    """The gepa and prompted-advisor options the flags give (``_search_arguments``)."""
+    prompt = Path(args.advisor_prompt).read_text(encoding="utf-8") if args.advisor_prompt else None
+    return {"gepa": {"reflection_lm": args.reflection_lm, "budget": args.budget, "out": str(Path(args.out) / "gepa"),
+                     "seed": args.seed},
+            "prompted-advisor": {"advisor_lm": args.advisor_lm, **({"prompt": prompt} if prompt else {})}}
+
+
 def _cap(value: str) -> int:
     """A cap on calls: a whole number, 0 for none."""
     try:
@@ -605,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="observations: MiniLM sentence embeddings or hashed n-grams (auto: MiniLM when installed)")
     be.add_argument("--num-env-runners", type=int, default=2, help="rllib-ppo: RLlib env runners (Ray actors)")
     be.add_argument("--n-envs", type=_count, default=16, help="rllib-ppo: envs per env runner")
+    _search_arguments(be)
     _advisor_arguments(be)
     be.set_defaults(run=_bench)
 
@@ -619,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training items for the prior and the best fixed signal")
     co.add_argument("--out", required=True, help="directory for results.* and the figure")
     co.add_argument("--seed", type=int, default=0, help="the random seed")
+    co.add_argument("--arms", default=None,
+                    help="more arms, by their bench policy names, comma-separated: gepa, prompted-advisor, ucb, ... "
+                         "(default: none)")
+    co.add_argument("--timesteps", type=_count, default=2_000, help="training episodes of the arms that learn online")
+    _search_arguments(co)
     co.set_defaults(run=_compare)
 
     de = command("demo", "the main job: record, train, benchmark (offline by default)")
