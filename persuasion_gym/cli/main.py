@@ -236,22 +236,29 @@ def _train(args: argparse.Namespace) -> int:
 def _advisor_training(args: argparse.Namespace):
     from persuasion_agents.lm_advisor.training import AdvisorTraining
 
+    extra = {}
+    if args.trl:  # read by the installed GRPOConfig's field types; an unknown field is an error naming the closest
+        from persuasion_agents.lm_advisor.training import parse_grpo_options
+
+        extra = parse_grpo_options(args.trl)
     return AdvisorTraining(steps=args.steps, items_per_step=args.items_per_step, num_generations=args.num_generations,
                            beta=args.beta, learning_rate=args.learning_rate, save_steps=args.save_steps,
-                           lora=args.lora, seed=args.seed)
+                           lora=args.lora, seed=args.seed, dtype=args.dtype, extra=extra)
 
 
 def _train_lm_advisor(args: argparse.Namespace) -> int:
     """GRPO on the Receiver's rewards; shows the signals it writes before and after."""
+    import dataclasses
+
     import gymnasium as gym
     import numpy as np
 
     import persuasion_gym  # noqa: F401  (registers the envs)
-    from persuasion_agents.lm_advisor import AdvisorTemplate, LMAdvisor
+    from persuasion_agents.lm_advisor import LMAdvisor
     from persuasion_agents.lm_advisor.training import train_lm_advisor
 
-    template = AdvisorTemplate(max_new_tokens=args.max_new_tokens)
-    advisor = LMAdvisor.load(args.advisor, template=template)
+    advisor = LMAdvisor.load(args.advisor)  # a trained one keeps its template (its sampling settings)
+    advisor.info.template = dataclasses.replace(advisor.template, max_new_tokens=args.max_new_tokens)
     kwargs: dict = {"receiver": args.receiver, "split": args.split, "max_items": args.n_items, "featurizer": "hashed",
                     "action_type": "text", "protocol": args.protocol}
     if args.protocol == "posterior":
@@ -402,10 +409,12 @@ def _demo_lm_advisor(args: argparse.Namespace, receiver, out: Path) -> None:
         print(f"\n{question[:90]}...\n  signal before training: {old!r}\n  signal after training:  {new!r}")
     print(f"\nLM Advisor: {record['steps']} steps, mean reward per step {[round(r, 3) for _, r in record['curve']]}, "
           f"saved to {out / 'lm-advisor' / 'advisor'}")
-    if not any(reward for _, reward in record["curve"]):
-        # GRPO learns from differences within a group of signals: none when every answer is wrong.
-        print("No signal was rewarded, so the group baseline left nothing to learn from: the signals change once some "
-              "of them help (a stronger Receiver, RECEIVER=openai:MODEL@URL, or more --advisor-steps)")
+    tied = record.get("tied_steps", len(record["curve"]) if not any(r for _, r in record["curve"]) else 0)
+    if record["curve"] and tied == len(record["curve"]):
+        # GRPO learns from differences within a group of signals: none when all are rewarded alike.
+        print("Every item's signals were rewarded alike, so the group baseline left nothing to learn from: the signals "
+              "change once some of them help more than others (a stronger Receiver, RECEIVER=openai:MODEL@URL, or "
+              "more --advisor-steps)")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -526,6 +535,13 @@ def _advisor_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--learning-rate", type=float, default=1e-5, help="the optimizer's learning rate")
     group.add_argument("--save-steps", type=_count, default=10, help="steps between checkpoints")
     group.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of every weight")
+    group.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"],
+                       help="training precision (mixed, float32 weights): auto is bfloat16 on a CUDA GPU that has it, "
+                            "float32 on the CPU")
+    group.add_argument("--trl", action="append", default=[], metavar="KEY=VALUE",
+                       help="any GRPOConfig field, repeatable, over the flags above: "
+                            "--trl gradient_accumulation_steps=4 --trl use_vllm=true --trl vllm_mode=colocate "
+                            "--trl loss_type=grpo (default: none)")
 
 
 def build_parser() -> argparse.ArgumentParser:

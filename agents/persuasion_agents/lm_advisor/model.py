@@ -2,16 +2,24 @@
 
 It reads a task item (and, under the ``posterior`` protocol, the information item x* it
 observes) through a fixed prompt template and writes a signal of at most ``max_new_tokens``
-tokens: sampled while training, greedy for evaluation. The Advisor is also the committed
-scheme the Receiver knows: ``log_likelihoods`` scores any signal under every information item
-in one teacher-forced batch, which is what the text ``posterior`` protocol needs.
+tokens, ending at the end of its first line: sampled while training, greedy for evaluation.
+The Advisor is also the committed scheme the Receiver knows: ``log_likelihoods`` scores any
+signal under every information item in one teacher-forced batch, which is what the text
+``posterior`` protocol needs.
+
+One policy pi, one input: training (TRL's GRPO), ``write`` and ``log_likelihoods`` see the same
+prompt token ids (``encode_prompts``: the tokenizer's special tokens added, as TRL tokenizes a
+string prompt), run the model in eval mode, and sample with the template's sampling settings
+(``temperature``, ``top_p``, ``top_k``, ``min_p``, ``repetition_penalty``, which training
+records: never the model's own ``generation_config``). Generation stops at the end of the
+first line, the signal the Receiver reads, so the tokens GRPO credits are that signal's.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,14 @@ class AdvisorTemplate:
     max_new_tokens: int = 24
     max_chars: int = 512
     charset: str = SIGNAL_CHARSET
+    # The sampling distribution pi: what GRPO samples from (train_lm_advisor records its GRPOConfig's
+    # values here), what write(sample=True) samples from, and the temperature log_likelihoods scores at.
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k cut
+    min_p: float | None = None
+    repetition_penalty: float = 1.0
+    generation_kwargs: dict[str, Any] = field(default_factory=dict)  # GRPOConfig.generation_kwargs
 
     def messages(self, question: str, item: str | None = None) -> list[dict[str, str]]:
         user = self.user.format(question=question)
@@ -57,6 +73,45 @@ class AdvisorTemplate:
         lines = [line.strip() for line in completion.strip().splitlines() if line.strip()]
         text = "".join(c for c in (lines[0] if lines else "") if c in allowed)
         return text[: self.max_chars].strip()
+
+
+def first_line_ended(text: str) -> bool:
+    """Whether ``text`` holds the end of its first non-empty line: the signal ``clean`` takes
+    from it can no longer change."""
+    for part in text.splitlines(keepends=True):
+        if part.strip():
+            return part.splitlines()[0] != part  # it carries its line break
+    return False
+
+
+def first_line_length(tokenizer: Any, ids: Sequence[int]) -> int:
+    """How many of a completion's tokens it takes to end its first non-empty line (all of them
+    when it never does): where generation stops, and what GRPO credits."""
+    def ended(k: int) -> bool:
+        return first_line_ended(tokenizer.decode(list(ids[:k]), skip_special_tokens=True))
+
+    if not ended(len(ids)):
+        return len(ids)
+    low, high = 1, len(ids)  # ended(high) holds; find the first k where it does (it stays so)
+    while low < high:
+        middle = (low + high) // 2
+        if ended(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+@contextmanager
+def eval_mode(model: Any) -> Iterator[None]:
+    """Run ``model`` in eval mode (no dropout), then give every module back the mode it had."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 @dataclass
@@ -125,6 +180,11 @@ class LMAdvisor:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.tokenizer.padding_side = "left"  # generation continues every row from its last token
+        # Whether the tokenizer puts its BOS token in front of every text it encodes (Llama, Gemma):
+        # then the prompt text leaves out a BOS its chat template writes, so that it is there once.
+        bos = self.tokenizer.bos_token_id
+        self.adds_bos = bos is not None and self.tokenizer("a")["input_ids"][:1] == [bos] != \
+            self.tokenizer("a", add_special_tokens=False)["input_ids"][:1]
 
     # -- loading and saving ---------------------------------------------------------------------
     @classmethod
@@ -162,11 +222,6 @@ class LMAdvisor:
         (directory / ADVISOR_FILE).write_text(self.info.to_json())
         return directory
 
-    @staticmethod
-    def copy_info(source: str | Path, directory: str | Path) -> None:
-        """Carry ``advisor.json`` over to a directory a trainer saved the weights into."""
-        shutil.copy(Path(source) / ADVISOR_FILE, Path(directory) / ADVISOR_FILE)
-
     @property
     def identity(self) -> dict[str, Any]:
         """What result files record of the Advisor (the committed scheme)."""
@@ -179,33 +234,81 @@ class LMAdvisor:
 
     # -- prompts -----------------------------------------------------------------------------------
     def prompt(self, question: str, item: str | None = None) -> str:
-        """The prompt text the model continues (the chat template when the tokenizer has one)."""
+        """The prompt text the model continues (the chat template when the tokenizer has one),
+        to be encoded by ``encode_prompts``."""
         messages = self.template.messages(question, item)
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return "\n\n".join(m["content"] for m in messages) + "\n\nHint:"
+        if not getattr(self.tokenizer, "chat_template", None):
+            return "\n\n".join(m["content"] for m in messages) + "\n\nHint:"
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        bos = self.tokenizer.bos_token
+        if self.adds_bos and bos and text.startswith(bos):
+            text = text[len(bos):]  # the tokenizer adds it back: once, where the template had it
+        return text
+
+    def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+        """The token ids of prompt texts, as TRL's GRPOTrainer encodes a string prompt (with the
+        tokenizer's special tokens): what the model reads in training, ``write`` and scoring."""
+        return [list(ids) for ids in self.tokenizer(list(prompts))["input_ids"]] if prompts else []
+
+    @property
+    def eos_token_ids(self) -> list[int]:
+        """The tokens that end a completion, as in TRL: the tokenizer's EOS and the model's."""
+        declared = self.model.generation_config.eos_token_id
+        ids = [] if declared is None else [declared] if isinstance(declared, int) else list(declared)
+        eos = self.tokenizer.eos_token_id
+        return ids if eos is None or eos in ids else [eos, *ids]
+
+    def generation_options(self, sample: bool, temperature: float | None = None) -> dict[str, Any]:
+        """``generate``'s settings for ``write``: the template's sampling settings, built as TRL
+        builds its GenerationConfig, so the model's own ``generation_config`` (a repetition
+        penalty, a top-k) does not change pi. Greedy takes the argmax of the same pi."""
+        template = self.template
+        options: dict[str, Any] = {
+            "max_new_tokens": template.max_new_tokens, "do_sample": sample,
+            "pad_token_id": self.tokenizer.pad_token_id, "bos_token_id": self.tokenizer.bos_token_id,
+            "eos_token_id": self.eos_token_ids, "repetition_penalty": template.repetition_penalty,
+        }
+        if sample:
+            options.update(temperature=template.temperature if temperature is None else temperature,
+                           top_p=template.top_p, top_k=template.top_k, min_p=template.min_p)
+        else:  # transformers' defaults, which greedy decoding ignores (unset, the model's would be warned about)
+            options.update(temperature=1.0, top_p=1.0, top_k=50)
+        options.update(template.generation_kwargs)
+        return options
 
     # -- writing signals ------------------------------------------------------------------------
     def write(self, questions: Sequence[str], items: Sequence[str] | None = None, sample: bool = False,
-              seed: int = 0, batch_size: int = 16, temperature: float = 1.0) -> list[str]:
+              seed: int = 0, batch_size: int = 16, temperature: float | None = None) -> list[str]:
         """One signal per question (observing ``items[j]`` when given): greedy by default,
-        sampled with ``sample=True`` (seeded)."""
+        sampled with ``sample=True`` (seeded) from the template's pi (``temperature`` overrides
+        its temperature). In eval mode; each completion ends at the end of its first line."""
         import torch
+        from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+
+        tokenizer = self.tokenizer
+
+        class FirstLine(StoppingCriteria):
+            def __init__(self, width: int):
+                self.width = width
+
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                texts = tokenizer.batch_decode(input_ids[:, self.width:], skip_special_tokens=True)
+                return torch.tensor([first_line_ended(t) for t in texts], dtype=torch.bool, device=input_ids.device)
 
         prompts = [self.prompt(q, None if items is None else items[j]) for j, q in enumerate(questions)]
         signals: list[str] = []
-        options: dict[str, Any] = {"max_new_tokens": self.template.max_new_tokens, "do_sample": sample,
-                                   "pad_token_id": self.tokenizer.pad_token_id}
-        options.update({"temperature": temperature, "top_p": 1.0, "top_k": 0} if sample
-                       else {"temperature": None, "top_p": None, "top_k": None})
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        config = GenerationConfig(**self.generation_options(sample, temperature))
+        where = torch.device(self.device)
+        devices = [where.index or 0] if where.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.inference_mode(), eval_mode(self.model):
             torch.manual_seed(seed)
             for start in range(0, len(prompts), batch_size):
-                batch = self.tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
-                                       add_special_tokens=False).to(self.device)
-                output = self.model.generate(**batch, **options)
+                # Left-padded rows of encode_prompts: the special tokens added, as in training.
+                batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True).to(self.device)
                 width = batch["input_ids"].shape[1]
-                texts = self.tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+                output = self.model.generate(**batch, generation_config=config,
+                                             stopping_criteria=StoppingCriteriaList([FirstLine(width)]))
+                texts = tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
                 signals.extend(self.template.clean(t) for t in texts)
         return signals
 
