@@ -274,10 +274,35 @@ def _finished(out: Path, checkpoint: Path | None, steps: int) -> dict[str, Any] 
     return record if state["global_step"] >= steps and record["steps"] >= steps else None
 
 
+def training_dataset(env: PersuasionEnv, advisor: LMAdvisor, seed: int) -> Any:
+    """The GRPO dataset: fixed prompts when the Advisor observes no item or exact states;
+    under the text posterior without a state table, each fetch reads the env's estimate as it
+    stands then (one x* per item and batch), so the prompts follow what the env learns."""
+    from datasets import Dataset
+
+    protocol = env.protocol
+    if not isinstance(protocol, TextPosteriorProtocol) or protocol.estimate.given:
+        return Dataset.from_list(training_rows(env, advisor, seed))
+    rng, texts = np.random.default_rng(seed), env.dataset.texts
+
+    def observe(batch: dict[str, list]) -> dict[str, list]:
+        indices = np.asarray(batch["item_index"], dtype=np.int64)
+        observed = env.observed_items(indices, rng)
+        return {"prompt": [advisor.prompt(texts[i], x) for i, x in zip(indices, observed["observed_item"],
+                                                                         strict=True)],
+                "item_index": indices.tolist(), "observed_index": observed["observed_index"].tolist(),
+                "observed_known": observed["observed_known"].tolist(),
+                "observed_tie": observed["observed_tie"].tolist()}
+
+    dataset = Dataset.from_dict({"item_index": list(range(len(env.dataset)))})
+    dataset.set_transform(observe)
+    return dataset
+
+
 def training_rows(env: PersuasionEnv, advisor: LMAdvisor, seed: int) -> list[dict[str, Any]]:
     """One prompt per training item; under the text posterior, with the item x* it observes
-    (exact from a state table, else the env's estimate or a draw from the prior, fixed here).
-    Prompts are texts, which TRL encodes as ``advisor.encode_prompts`` does."""
+    (exact from a state table, else the env's estimate or a draw from the prior). Prompts are
+    texts, which TRL encodes as ``advisor.encode_prompts`` does."""
     indices = np.arange(len(env.dataset))
     observed = env.observed_items(indices, np.random.default_rng(seed))
     rows = []
@@ -365,7 +390,6 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     Writes ``OUT/advisor`` (``LMAdvisor.load`` reads it), checkpoints, TensorBoard logs and
     ``OUT/training.json``; returns the training record. The Advisor is left in eval mode, on
     its device, with the run's sampling settings in its template."""
-    from datasets import Dataset
     from transformers.trainer_callback import PrinterCallback
 
     trl = _trl()
@@ -414,7 +438,7 @@ def train_lm_advisor(env: gym.Env, advisor: LMAdvisor | str, out: str | Path, se
     # TRL types a reward function's result as an invariant list[float | None]; ours is list[float].
     trainer = first_line_trainer(trl.GRPOTrainer)(
         model=advisor.model, reward_funcs=reward, args=config,
-        train_dataset=Dataset.from_list(training_rows(core, advisor, settings.seed)),
+        train_dataset=training_dataset(core, advisor, settings.seed),
         processing_class=advisor.tokenizer, peft_config=peft_config, callbacks=[bar])
     trainer.remove_callback(PrinterCallback)  # our bar shows the logs; TensorBoard keeps them all
     began = time.perf_counter()
