@@ -15,6 +15,8 @@ ENVS = {
                                 "persuasion_gym.envs.vector:humaneval_vector_env"),
     "Persuasion-MBPP-v0": ("persuasion_gym.envs.more_tasks:MBPPEnv", "persuasion_gym.envs.vector:mbpp_vector_env"),
     "Persuasion-MATH-v0": ("persuasion_gym.envs.more_tasks:MATHEnv", "persuasion_gym.envs.vector:math_vector_env"),
+    "Persuasion-ReasoningGym-v0": ("persuasion_gym.envs.reasoning_gym:ReasoningGymEnv",
+                                   "persuasion_gym.envs.reasoning_gym:reasoning_gym_vector_env"),
     "Persuasion-Table-v0": ("persuasion_gym.envs.table:TableEnv", "persuasion_gym.envs.vector:table_vector_env"),
     "Persuasion-Prosecutor-v0": ("persuasion_gym.envs.classic:ProsecutorEnv", None),
     "Persuasion-Classic-v0": ("persuasion_gym.envs.classic:ClassicPersuasionEnv", None),

@@ -68,14 +68,22 @@ def test_check_and_record_a_code_env(make_server, tmp_path):
     assert summary["cells"] == 20 and summary["values"]["oracle"] == 0.5  # right on HumanEval/0 only
 
 
-def test_demo_records_benchmarks_and_trains_the_lm_advisor_then_reruns_for_free(make_server, gold_by_question,
-                                                                               tmp_path):
-    """The main job end to end, against a scripted Receiver that is right when advised to check
-    the units (one library signal) and with a tiny LM Advisor, so it runs in seconds."""
+def test_demo_records_benchmarks_and_trains_the_lm_advisor_then_reruns_for_free(make_server, tmp_path):
+    """The main job end to end on its reasoning-gym task, against a scripted Receiver that is right
+    when advised to check its answer (one library signal) and with a tiny LM Advisor, so it runs in
+    seconds."""
+    import pytest
+
+    pytest.importorskip("reasoning_gym")
     from advisorkit import build_tiny_advisor
 
-    server = make_server(lambda m: f"The answer is "
-                                   f"{gold_by_question[question_of(m)] if 'unit' in advice_of(m) else -1}.")
+    from persuasion_gym.cli.main import DEMO_TASK
+    from persuasion_gym.tasks import ReasoningGymTask
+
+    config = {k: v for k, v in DEMO_TASK.items() if k not in ("dataset", "size", "seed")}
+    task = ReasoningGymTask(DEMO_TASK["dataset"], size=DEMO_TASK["size"], seed=DEMO_TASK["seed"], **config)
+    gold = {item.text.strip(): item.gold for split in ("train", "test") for item in task.load(split).items}
+    server = make_server(lambda m: f"Answer: {gold[question_of(m).strip()] if 'check' in advice_of(m) else 'no idea'}")
     out = tmp_path / "demo"
     command = [str(SCRIPT), "demo", "--receiver", f"openai:scripted@{server.url}", "--train-items", "4",
                "--test-items", "4", "--policies", "none,best-fixed,oracle,ucb", "--timesteps", "200",
@@ -86,6 +94,8 @@ def test_demo_records_benchmarks_and_trains_the_lm_advisor_then_reruns_for_free(
     assert (out / "train.npz").is_file() and (out / "test.npz").is_file() and (out / "bench" / "accuracy.png").is_file()
     rows = {r["policy"]: r for r in json.loads((out / "bench" / "results.json").read_text())["rows"]}
     assert rows["none"]["accuracy"] == 0.0 and rows["oracle"]["accuracy"] == rows["best-fixed"]["accuracy"] == 1.0
+    assert f"recording train: 4 {DEMO_TASK['dataset']} questions x 10 signals" in first.stderr
+    assert "| 6 | Before giving the answer, check it" in first.stdout and "| 1.000 | 1.000 | +100.0 |" in first.stdout
     assert "signal before training" in first.stdout and "LM Advisor: 1 steps" in first.stdout
     assert (out / "lm-advisor" / "advisor" / "advisor.json").is_file()
     asked = server.count
@@ -93,3 +103,16 @@ def test_demo_records_benchmarks_and_trains_the_lm_advisor_then_reruns_for_free(
     assert again.returncode == 0, again.stderr[-3000:]
     assert server.count == asked  # tables from the cache, the Advisor from its checkpoint
     assert "trained for 1 steps already" in again.stdout
+
+
+def test_demo_runs_on_gsm8k_a_flag_away(make_server, gold_by_question, tmp_path):
+    server = make_server(lambda m: f"The answer is "
+                                   f"{gold_by_question[question_of(m)] if 'unit' in advice_of(m) else -1}.")
+    out = tmp_path / "demo"
+    done = run(str(SCRIPT), "demo", "--task", "gsm8k", "--receiver", f"openai:scripted@{server.url}", "--train-items",
+               "3", "--test-items", "3", "--policies", "none,best-fixed,oracle", "--featurizer", "hashed",
+               "--advisor-steps", "0", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "recording test: 3 GSM8K questions x 10 signals" in done.stderr
+    rows = {r["policy"]: r for r in json.loads((out / "bench" / "results.json").read_text())["rows"]}
+    assert rows["none"]["accuracy"] == 0.0 and rows["best-fixed"]["accuracy"] == 1.0

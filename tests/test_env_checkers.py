@@ -20,6 +20,7 @@ CASES = [
     ("Persuasion-HumanEval-v0", "index"), ("Persuasion-HumanEval-v0", "text"),
     ("Persuasion-MBPP-v0", "index"), ("Persuasion-MBPP-v0", "text"),
     ("Persuasion-MATH-v0", "index"), ("Persuasion-MATH-v0", "text"),
+    ("Persuasion-ReasoningGym-v0", "index"), ("Persuasion-ReasoningGym-v0", "text"),
     ("Persuasion-Table-v0", "index"),  # a table answers only its own signals: no text mode
     ("Persuasion-Prosecutor-v0", "index"), ("Persuasion-Classic-v0", "index"),  # no Receiver, no text
 ]
@@ -68,6 +69,10 @@ def fresh_env(env_id: str, action_type: str, url: str, tmp_path, **kwargs) -> gy
     if env_id == "Persuasion-MATH-v0":
         (tmp_path / "math.jsonl").write_text(json.dumps({"problem": "What is $1+1$?", "answer": "2"}) + "\n")
         return gym.make(env_id, receiver=receiver, data_path=str(tmp_path / "math.jsonl"), **common)
+    if env_id == "Persuasion-ReasoningGym-v0":
+        pytest.importorskip("reasoning_gym")
+        return gym.make(env_id, dataset="basic_arithmetic", size=6, max_terms=3, max_digits=1, receiver=receiver,
+                        **common)
     if env_id == "Persuasion-Table-v0":
         items = GSM8KTask().load("test", max_items=6)
         scores = np.random.default_rng(0).integers(0, 2, size=(6, 3, 2)).astype(np.float32)

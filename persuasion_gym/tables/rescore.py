@@ -120,11 +120,13 @@ def _recorded_task(table: ResponseTable, sandbox: str | None) -> Task:
             "persuasion_gym.tasks.register_task, or pass task="
         )
     task = TASKS[table.task]()
+    recorded = table.meta.get("task_settings") or {}
     if not isinstance(task, CodeTask):
         if sandbox is not None:
             raise ConfigError(f"--sandbox is for code tasks (humaneval, mbpp), not {table.task}")
-        return task
-    recorded = table.meta.get("task_settings") or {}
+        # A task whose items and scorer its settings make (reasoning-gym: the generator, its config, the seed).
+        from_settings = getattr(task, "from_settings", None)
+        return from_settings(recorded) if from_settings is not None else task
     # Any factory, classes and registered lambdas alike, builds its task with a default sandbox:
     # replace it before the first program runs.
     task.sandbox = _recorded_sandbox(recorded, sandbox or "local", table.meta.get("package_version"))

@@ -12,10 +12,12 @@ from persuasion_gym.tasks.math import MATHTask
 from persuasion_gym.tasks.math_answers import extract_math_answer, math_answers_match
 from persuasion_gym.tasks.mbpp import MBPPTask
 from persuasion_gym.tasks.numeric import extract_numeric_answer, numbers_match, parse_number
+from persuasion_gym.tasks.reasoning_gym import ReasoningGymTask
 
 # Task name -> a factory of the task (classes are factories; ``register_task`` adds yours).
 TASKS: dict[str, Callable[[], Task]] = {
     "gsm8k": GSM8KTask, "humaneval": HumanEvalTask, "mbpp": MBPPTask, "math": MATHTask,
+    "reasoning_gym": ReasoningGymTask,
 }
 
 
@@ -42,6 +44,6 @@ def make_task(task: str | Task) -> Task:
 
 __all__ = [
     "TASKS", "CodeItem", "CodeTask", "Dataset", "GSM8KTask", "HumanEvalTask", "MATHTask", "MBPPTask",
-    "Messages", "Score", "Task", "TaskItem", "extract_math_answer", "extract_numeric_answer",
+    "Messages", "ReasoningGymTask", "Score", "Task", "TaskItem", "extract_math_answer", "extract_numeric_answer",
     "extract_program", "make_task", "math_answers_match", "numbers_match", "parse_number", "register_task",
 ]
