@@ -69,7 +69,7 @@ def main() -> int:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:1 or cpu")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cuda, cuda:1 or cpu (default: %(default)s)")
     parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float16", "float32"],
                         help="the training precision (default: bfloat16 on a CUDA GPU that has it, else float32)")
     parser.add_argument("--steps", type=int, default=1, help="GRPO steps (default: %(default)s)")
