@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("PERSUASION_GYM_DATA_DIR", str(REPO.parent / "shared" / "data"))
 
-    from advisorkit import build_tiny_advisor
+    from testkit import build_tiny_advisor
 
     from persuasion_agents.benchmark import Setting, run_benchmark
     from persuasion_agents.lm_advisor.training import AdvisorTraining

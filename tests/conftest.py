@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-import tablekit
+import testkit
 from persuasion_gym.testing import ScriptedChatServer
 
-REPO = Path(__file__).resolve().parents[1]
-GSM8K_DIR = REPO.parent / "shared" / "data" / "gsm8k"
+from testkit import GSM8K_DIR, question_of
 
 
 @pytest.fixture(autouse=True)
@@ -41,15 +39,6 @@ def gold_by_question(gsm8k_dir: Path) -> dict[str, str]:
     return gold
 
 
-def question_of(messages: list[dict[str, str]]) -> str:
-    user = messages[-1]["content"]
-    return re.match(r"Question: (.*?)(?:\n\nAdvice: .*)?$", user, re.S).group(1)
-
-
-def advice_of(messages: list[dict[str, str]]) -> str:
-    found = re.search(r"\n\nAdvice: (.*)$", messages[-1]["content"], re.S)
-    return found.group(1) if found else ""
-
 
 @pytest.fixture
 def make_server() -> Iterator[Callable[..., ScriptedChatServer]]:
@@ -75,7 +64,7 @@ def gold_server(make_server, gold_by_question) -> ScriptedChatServer:
 @pytest.fixture
 def rule_tables(tmp_path: Path) -> tuple[Path, Path]:
     """Whole-split tables where "how many" questions need signal 1 and the others signal 2."""
-    return tablekit.rule_tables(tmp_path)
+    return testkit.rule_tables(tmp_path)
 
 
 @pytest.fixture(scope="session")

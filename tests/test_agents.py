@@ -15,20 +15,10 @@ from persuasion_agents.training import train_online
 from persuasion_gym.tables import baseline_values, load_table, policy_value
 from persuasion_gym.tasks import GSM8KTask
 
-from conftest import GSM8K_DIR, question_of
-from tablekit import synthetic_table
+from testkit import question_of, rule_table, synthetic_table
 
 SIGNALS = ["", "one", "two", "three"]
 
-
-def rule_table(split, n, path, noise=0.2, seed=0):
-    """"how many" questions need signal 1, the others signal 2; other cells right at `noise`."""
-    items = GSM8KTask().load(split, str(GSM8K_DIR), max_items=n)  # module fixtures run before _isolated
-    scores = (np.random.default_rng(seed).random((n, 4, 1)) < noise).astype(np.float32)
-    best = [1 if "how many" in item.text.lower() else 2 for item in items.items]
-    scores[np.arange(n), best, 0] = 1
-    synthetic_table(items, SIGNALS, scores).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,7 @@ from persuasion_gym.featurizers import HashedNgramFeaturizer, cached_features
 from persuasion_gym.signals import SignalLibrary
 from persuasion_gym.tasks import GSM8KTask
 
-from conftest import REPO
-from tablekit import synthetic_table
+from testkit import REPO, synthetic_table
 
 CLI = [sys.executable, "-m", "persuasion_gym.cli.main"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tablekit import synthetic_table
+from testkit import synthetic_table
 
 from persuasion_agents.benchmark import Setting, make_env, run_benchmark, run_key
 from persuasion_agents.lm_advisor.training import AdvisorTraining

@@ -5,8 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO, advice_of, question_of
-from test_receiver_openai import free_port
+from testkit import REPO, advice_of, free_port, question_of
 
 SCRIPT = Path(sys.executable).with_name("persuasion-gym")
 
@@ -75,7 +74,7 @@ def test_demo_records_benchmarks_and_trains_the_lm_advisor_then_reruns_for_free(
     import pytest
 
     pytest.importorskip("reasoning_gym")
-    from advisorkit import build_tiny_advisor
+    from testkit import build_tiny_advisor
 
     from persuasion_gym.cli.main import DEMO_TASK
     from persuasion_gym.tasks import ReasoningGymTask

@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import persuasion_gym
 from persuasion_gym.tasks import GSM8KTask
 
-from tablekit import synthetic_table
+from testkit import synthetic_table
 
 CASES = [
     ("Persuasion-GSM8K-v0", "index"), ("Persuasion-GSM8K-v0", "text"),

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, question_of
+from testkit import REPO, question_of
 
 
 def run(*args, timeout=600):

@@ -15,7 +15,7 @@ from persuasion_gym.cli.main import main
 from persuasion_gym.errors import ReceiverError
 from persuasion_gym.receivers import make_receiver
 
-from conftest import question_of
+from testkit import question_of
 
 
 def cached(tmp_path) -> int:
@@ -99,7 +99,7 @@ def test_a_flaky_benchmark_finishes_the_other_runs_says_what_failed_and_a_rerun_
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 def test_lm_advisor_training_on_a_flaky_receiver_stops_with_the_summary_and_resumes_from_the_cache(
         make_server, gold_by_question, tmp_path, capsys):
-    from advisorkit import build_tiny_advisor
+    from testkit import build_tiny_advisor
 
     from persuasion_agents.lm_advisor import LMAdvisor
 

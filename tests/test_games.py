@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from persuasion_gym.games import full_disclosure_value, no_disclosure_value, prosecutor, random_game, solve
-from persuasion_gym.persuasion import bayes
 
 
 def test_prosecutor_judge():

@@ -13,8 +13,7 @@ from persuasion_gym.errors import (
 from persuasion_gym.signals import MATH_SIGNALS
 from persuasion_gym.tasks import GSM8KTask
 
-from conftest import advice_of
-from test_receiver_openai import free_port
+from testkit import advice_of, free_port
 
 
 def make(server, **kwargs):

@@ -11,8 +11,7 @@ from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advi
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.tasks import GSM8KTask
 
-from advisorkit import build_tiny_advisor
-from conftest import advice_of, question_of
+from testkit import advice_of, build_tiny_advisor, question_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 

@@ -8,8 +8,7 @@ from persuasion_agents.lm_advisor import LMAdvisor
 from persuasion_gym.cli.main import main
 from persuasion_gym.tasks import GSM8KTask
 
-from advisorkit import build_tiny_advisor
-from conftest import advice_of, question_of
+from testkit import advice_of, build_tiny_advisor, question_of
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 

@@ -34,46 +34,11 @@ from persuasion_gym.cli.main import main
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.tasks import GSM8KTask
 
-from advisorkit import CHATML, CORPUS, build_tiny_advisor
-from conftest import advice_of, question_of
+from testkit import CHATML, advice_of, build_tiny_advisor, favour_newlines, question_of, recorded_generate
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 REPO = Path(__file__).resolve().parents[1]
 QUICK = dict(steps=1, items_per_step=2, num_generations=4, save_steps=1)
-
-
-def build_advisor(path: Path, *, bos: bool = False, chat_template: str | None = CHATML, seed: int = 0,
-                  **config) -> Path:
-    """advisorkit's tiny Llama, with options: ``bos`` gives the tokenizer a BOS token ``<s>``
-    that it puts before every text it encodes (as Llama's and Gemma's do), ``chat_template``
-    None makes it a base model; ``config`` goes to the LlamaConfig (``attention_dropout=0.5``)."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(
-        vocab_size=512, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>", "<s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    if bos:
-        bpe.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
-                                                           special_tokens=[("<s>", bpe.token_to_id("<s>"))])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>" if bos else "<|im_start|>",
-                                        eos_token="<|im_end|>", pad_token="<pad>", unk_token="<|endoftext|>")
-    if chat_template:
-        tokenizer.chat_template = chat_template
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True, **config))
-    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                               pad_token_id=tokenizer.pad_token_id)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -93,33 +58,6 @@ def text_env(server, max_items=8):
 
 def questions(n=4):
     return GSM8KTask().load("test", max_items=n).texts
-
-
-def favour_newlines(advisor: LMAdvisor, bonus: float = 6.0) -> None:
-    """Make the model write line breaks often (its newline logit raised), so that most
-    completions would run past their first line."""
-    newline = advisor.tokenizer.convert_tokens_to_ids("Ċ")  # the byte-level newline
-
-    def hook(module, inputs, logits):
-        logits = logits.clone()
-        logits[..., newline] += bonus
-        return logits
-
-    advisor.model.lm_head.register_forward_hook(hook)
-
-
-def recorded_generate(model, calls: list):
-    """Wrap ``model.generate`` to keep each call's prompt rows (padding removed) and outputs."""
-    original = model.generate
-
-    def generate(*args, **kwargs):
-        output = original(*args, **kwargs)
-        ids, mask = kwargs["input_ids"], kwargs["attention_mask"]
-        calls.append({"prompts": [row[m.bool()].tolist() for row, m in zip(ids, mask, strict=True)],
-                      "completions": output[:, ids.shape[1]:].tolist()})
-        return output
-
-    model.generate = generate
 
 
 # -- the GRPOConfig: a user's settings win, --trl, dtype, use_cpu ------------------------------------------------------
@@ -210,7 +148,7 @@ def test_an_advisor_on_the_cpu_trains_on_the_cpu_on_a_cuda_machine(tiny_dir, tmp
 def test_after_training_the_advisor_is_in_eval_mode_and_greedy_signals_are_deterministic(question_server, tmp_path):
     import torch
 
-    advisor = LMAdvisor.load(str(build_advisor(tmp_path / "drop", attention_dropout=0.5)), device="cpu")
+    advisor = LMAdvisor.load(str(build_tiny_advisor(tmp_path / "drop", attention_dropout=0.5)), device="cpu")
     ids = torch.tensor([advisor.encode_prompts([advisor.prompt(questions(1)[0])])[0]])
     advisor.model.train()
     with torch.no_grad():  # dropout does change this model's outputs
@@ -226,7 +164,7 @@ def test_after_training_the_advisor_is_in_eval_mode_and_greedy_signals_are_deter
 @pytest.mark.parametrize("template", ["chatml", "bos-chatml", "base"])
 def test_training_write_and_scoring_read_the_same_prompt_ids_with_a_bos_tokenizer(template, question_server, tmp_path):
     chat = {"chatml": CHATML, "bos-chatml": "{{ bos_token }}" + CHATML, "base": None}[template]
-    advisor = LMAdvisor.load(str(build_advisor(tmp_path / "bos", bos=True, chat_template=chat)), device="cpu")
+    advisor = LMAdvisor.load(str(build_tiny_advisor(tmp_path / "bos", bos=True, chat_template=chat)), device="cpu")
     bos = advisor.tokenizer.bos_token_id
     assert advisor.adds_bos
     env = text_env(question_server, max_items=4)
@@ -250,7 +188,7 @@ def test_training_write_and_scoring_read_the_same_prompt_ids_with_a_bos_tokenize
 
 
 def test_generation_stops_at_the_end_of_the_first_line_in_training_and_in_write(question_server, tmp_path):
-    advisor = LMAdvisor.load(str(build_advisor(tmp_path / "nl")), device="cpu")
+    advisor = LMAdvisor.load(str(build_tiny_advisor(tmp_path / "nl")), device="cpu")
     favour_newlines(advisor)  # most completions would hold more than one line
     seen: list = []
 
@@ -346,14 +284,14 @@ LOWEST_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     import gymnasium as gym
     import transformers, trl, peft
-    from test_lm_advisor_gpu_path import build_advisor, favour_newlines, recorded_generate
+    from testkit import build_tiny_advisor, favour_newlines, recorded_generate
     from persuasion_agents.lm_advisor import LMAdvisor, training
     from persuasion_agents.lm_advisor.model import first_line_length
     from persuasion_agents.lm_advisor.training import AdvisorTraining, grpo_config, train_lm_advisor
     from persuasion_gym.testing import ScriptedChatServer
 
     out = Path(sys.argv[1])
-    advisor = LMAdvisor.load(str(build_advisor(out / "tiny", bos=True)), device="cpu")
+    advisor = LMAdvisor.load(str(build_tiny_advisor(out / "tiny", bos=True)), device="cpu")
     favour_newlines(advisor)
     calls, completions = [], []
     recorded_generate(advisor.model, calls)
@@ -376,7 +314,19 @@ LOWEST_SCRIPT = textwrap.dedent("""
                                 progress=False, report_to="")
     finally:
         server.stop()
+    import torch
+    question, items, signal = env.unwrapped.dataset.texts[0], ["", "Think step by step."], "Check the units."
+    got = advisor.log_likelihoods([question], [signal], items)  # the packed scheme under transformers 5.0
+    tokens = advisor.tokenizer(signal, add_special_tokens=False)["input_ids"]
+    by_hand = []
+    for item in items:
+        prompt = advisor.encode_prompts([advisor.prompt(question, item)])[0]
+        with torch.no_grad():
+            logp = torch.log_softmax(advisor.model(input_ids=torch.tensor([prompt + tokens])).logits[0].float()
+                                     / advisor.template.temperature, dim=-1)
+        by_hand.append(sum(float(logp[len(prompt) - 1 + t, token]) for t, token in enumerate(tokens)))
     print(json.dumps({
+        "likelihood_error": float(abs(got[0] - by_hand).max()),
         "versions": [transformers.__version__, trl.__version__, peft.__version__],
         "temperature": config.temperature, "seed": config.seed, "steps": record["steps"], "lora_steps": lora["steps"],
         "prompts_as_encoded": bool(calls) and all(ids in encoded for call in calls for ids in call["prompts"]),
@@ -419,6 +369,7 @@ def test_training_works_at_the_lowest_admitted_versions(tmp_path):
     assert (result["temperature"], result["seed"], result["steps"], result["lora_steps"]) == (0.9, 3, 1, 1)
     assert result["prompts_as_encoded"] and result["eval"]  # TRL read write's prompt ids; eval mode after
     assert result["completions"] == 16 and result["cut_at_first_line"] and result["lines_ended"] >= 4, result
+    assert result["likelihood_error"] < 1e-4, result
 
 
 # -- the GPU check script ------------------------------------------------------------------------------------------
@@ -447,3 +398,26 @@ def test_the_gpu_check_trains_in_bfloat16_on_cuda():
     assert run.returncode == 0, run.stderr[-3000:]
     dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
     assert f"precision {dtype}" in run.stdout and "the Advisor is on cuda:0, eval mode" in run.stdout
+
+
+# -- what a run spends ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("extra", [{"gradient_accumulation_steps": 2}, {"num_iterations": 2}])
+def test_the_signals_a_run_writes_are_what_its_plan_counts(tiny_dir, question_server, tmp_path, monkeypatch, extra):
+    """TRL samples per_device_train_batch_size x gradient_accumulation_steps completions an
+    optimizer step and reuses each batch num_iterations times: the plan's count is the run's."""
+    from persuasion_agents.lm_advisor import training
+
+    seen: list[int] = []
+    scored = training.PersuasionReward.__call__
+
+    def count(self, **kwargs):
+        seen.append(len(kwargs["completions"]))
+        return scored(self, **kwargs)
+
+    monkeypatch.setattr(training.PersuasionReward, "__call__", count)
+    settings = AdvisorTraining(steps=2, items_per_step=1, num_generations=2, save_steps=10, extra=extra)
+    train_lm_advisor(text_env(question_server), str(tiny_dir), tmp_path / "run", settings, progress=False,
+                     report_to="")
+    assert sum(seen) == settings.signals_written() == {"gradient_accumulation_steps": 8, "num_iterations": 2}[
+        next(iter(extra))]

@@ -20,8 +20,8 @@ import pytest
 
 pytest.importorskip("openenv.core.env_server", reason="needs the [openenv] extra and openenv-core (see README)")
 
-import tablekit  # noqa: E402
-from conftest import advice_of, question_of  # noqa: E402
+import testkit  # noqa: E402
+from testkit import advice_of, question_of  # noqa: E402
 from openenv.core.generic_client import GenericEnvClient  # noqa: E402
 
 from persuasion_gym.cli.main import main  # noqa: E402
@@ -207,7 +207,7 @@ def test_an_index_action_env_takes_indices_and_says_why_not_texts(tmp_path):
     scores = np.zeros((6, 3, 1), np.float32)
     scores[:, 2, 0] = 1
     path = tmp_path / "t.npz"
-    tablekit.synthetic_table(dataset, ["", "one", "two"], scores).save(path)
+    testkit.synthetic_table(dataset, ["", "one", "two"], scores).save(path)
     shared = SharedEnv.make("Persuasion-Table-v0", {"table": str(path)}, window_s=0.0)
     try:
         session = PersuasionEnvironment(shared)

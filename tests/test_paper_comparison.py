@@ -20,9 +20,7 @@ from persuasion_gym.persuasion import TextPosteriorProtocol, bayes
 from persuasion_gym.persuasion.protocols import StateEstimate
 from persuasion_gym.tasks import GSM8KTask
 
-from advisorkit import build_tiny_advisor
-from conftest import advice_of, question_of
-from tablekit import synthetic_table
+from testkit import advice_of, build_tiny_advisor, question_of, synthetic_table
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
 

@@ -11,7 +11,7 @@ import pytest
 from persuasion_agents import accuracy, baseline_actions, greedy_actions, train_ppo
 from persuasion_gym.signals import MATH_SIGNALS
 
-from conftest import advice_of, question_of
+from testkit import advice_of, question_of
 
 HINT_A, HINT_B = MATH_SIGNALS[1], MATH_SIGNALS[5]
 

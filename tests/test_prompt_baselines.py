@@ -11,7 +11,7 @@ import pytest
 
 from persuasion_agents.benchmark import BenchmarkIncompleteError, Setting, run_benchmark
 from persuasion_gym.errors import ConfigError
-from tests.conftest import advice_of, question_of
+from testkit import advice_of, question_of
 
 pytest.importorskip("gepa")
 
@@ -106,7 +106,7 @@ def test_bench_takes_them_from_the_command_line_with_their_cost_columns(zebra_re
 
 
 def test_compare_adds_them_as_arms(zebra_receiver, make_server, tmp_path: Path) -> None:
-    from advisorkit import build_tiny_advisor
+    from testkit import build_tiny_advisor
 
     from persuasion_agents.lm_advisor import LMAdvisor
     from persuasion_agents.lm_advisor.compare import paper_comparison

@@ -8,8 +8,7 @@ from persuasion_gym.errors import ConfigError
 from persuasion_gym.persuasion import bayes
 from persuasion_gym.tasks import GSM8KTask
 
-from conftest import advice_of
-from tablekit import synthetic_table
+from testkit import advice_of, synthetic_table
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ def test_online_scheme_converges_to_the_committed_scheme(state_table):
 
 
 def test_online_state_estimate_on_a_live_receiver(make_server, gold_by_question):
-    from conftest import question_of
+    from testkit import question_of
 
     # Right only with hint "p": the state of every question is "p" (index 1).
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)] if advice_of(m) == 'p' else -1}.")
@@ -128,7 +127,7 @@ def test_a_seeded_reset_starts_the_online_scheme_afresh(state_table):
 
 
 def test_a_seeded_reset_forgets_the_online_state_estimates(make_server, gold_by_question):
-    from conftest import question_of
+    from testkit import question_of
 
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.")
     env = gym.make("Persuasion-GSM8K-v0", receiver=f"openai:scripted@{server.url}", featurizer="hashed",

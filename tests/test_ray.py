@@ -20,7 +20,6 @@ import pytest
 from persuasion_gym.errors import ConfigError, ReceiverUnavailableError
 from persuasion_gym.receivers import make_receiver, parse_spec
 from persuasion_gym.receivers.ray_replicas import RayReceiver
-from persuasion_gym.testing import ScriptedChatServer
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.timeout(300)
@@ -242,7 +241,7 @@ def test_an_unreachable_ray_address_is_a_clear_cli_error(make_server, tmp_path, 
 def test_the_envs_run_on_a_ray_receiver(ray_local, make_server, gold_by_question) -> None:
     import gymnasium as gym
 
-    from tests.conftest import question_of
+    from testkit import question_of
 
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.")
     receiver = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2", cache=False)
@@ -329,7 +328,7 @@ def test_a_humaneval_env_on_the_ray_sandbox_gives_the_local_verdicts(ray_local, 
 @pytest.mark.slow
 def test_record_on_a_two_node_cluster_killed_and_rerun_gives_the_plain_table(make_server, gold_by_question, tmp_path) -> None:
     from persuasion_gym.tables import load_table
-    from tests.conftest import question_of
+    from testkit import question_of
 
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.", latency_s=0.05)
     # The Cluster lives in a process of its own: its shutdown resets the Ray state of the process
@@ -381,7 +380,7 @@ def test_record_on_a_two_node_cluster_killed_and_rerun_gives_the_plain_table(mak
 def test_an_async_vector_env_shares_the_replicas(ray_local, make_server, gold_by_question) -> None:
     import gymnasium as gym
 
-    from tests.conftest import question_of
+    from testkit import question_of
 
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)]}.")
     receiver = make_receiver(f"ray:openai:scripted@{server.url}?replicas=2", cache=False)
@@ -407,9 +406,9 @@ def test_train_bench_and_the_lm_advisor_take_a_ray_receiver(ray_local, make_serv
     """``train`` (SB3 PPO and the LM Advisor's GRPO) and ``bench`` take a ``ray:`` spec like any other."""
     import json
 
-    from advisorkit import build_tiny_advisor
+    from testkit import build_tiny_advisor
     from persuasion_gym.cli.main import main
-    from tests.conftest import advice_of, question_of
+    from testkit import advice_of, question_of
 
     server = make_server(lambda m: f"The answer is {gold_by_question[question_of(m)] if '?' in advice_of(m) else -1}.")
     spec = f"ray:openai:scripted@{server.url}?replicas=2"

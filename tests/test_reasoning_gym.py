@@ -21,7 +21,7 @@ from persuasion_gym.tables import load_table, record, rescore
 from persuasion_gym.tasks import ReasoningGymTask, make_task
 from persuasion_gym.tasks.reasoning_gym import extract_answer
 
-from conftest import REPO, advice_of, question_of
+from testkit import REPO, advice_of, question_of
 
 rg = pytest.importorskip("reasoning_gym")  # the package imports it only when a task is used
 

@@ -16,7 +16,7 @@ from persuasion_gym.errors import ReceiverConfigError
 from persuasion_gym.receivers import make_receiver
 from persuasion_gym.receivers.cache import ResponseCache
 from persuasion_gym.receivers.reasoning import split_reasoning
-from tests.conftest import question_of
+from testkit import question_of
 
 
 def prompts(n: int) -> list[list[dict[str, str]]]:
@@ -175,7 +175,7 @@ THINKING_TEMPLATE = (
 
 def test_a_local_model_takes_enable_thinking_and_says_when_it_stopped(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
-    from advisorkit import build_tiny_advisor
+    from testkit import build_tiny_advisor
     from transformers import AutoTokenizer
 
     from persuasion_gym.receivers import TransformersReceiver
@@ -199,7 +199,7 @@ def test_tables_keep_thinking_and_cut_offs_and_old_tables_rescore_right(make_ser
 
     import numpy as np
 
-    import tablekit
+    import testkit
     from persuasion_gym.tables import load_table, record, rescore
     from persuasion_gym.tasks import GSM8KTask
 
@@ -223,7 +223,7 @@ def test_tables_keep_thinking_and_cut_offs_and_old_tables_rescore_right(make_ser
     assert env.step(0)[4]["truncated"] is True
     # A table recorded before the split: inline thinking in the responses, no thinking arrays.
     scores = np.ones((2, 1, 1), np.float32)
-    old = tablekit.synthetic_table(task.load("test", None, 2), [""], scores)
+    old = testkit.synthetic_table(task.load("test", None, 2), [""], scores)
     old.responses = [[[f"<think>I guess the answer is 999999.</think>\nSo it is {old.golds[i]}."]] for i in range(2)]
     old.responses[1][0][0] = f"<think>maybe {old.golds[1]} but"  # cut off mid-thought, naming the gold
     old.save(tmp_path / "old.npz")

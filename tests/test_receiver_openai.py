@@ -2,7 +2,6 @@
 
 import logging
 import pickle
-import socket
 import time
 
 import pytest
@@ -11,15 +10,12 @@ from persuasion_gym.errors import ConfigError, ReceiverError, ReceiverUnavailabl
 from persuasion_gym.receivers import OpenAIReceiver, make_receiver, parse_spec
 from persuasion_gym.receivers.cache import ResponseCache
 
+from testkit import free_port
+
 
 def prompt(text: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": text}]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_batch_is_concurrent_under_the_limit(make_server):

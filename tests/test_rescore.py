@@ -17,7 +17,7 @@ from persuasion_gym.errors import DataError
 from persuasion_gym.tables import load_table, rescore
 from persuasion_gym.tasks import GSM8KTask, HumanEvalTask, MATHTask
 
-from tablekit import synthetic_table
+from testkit import synthetic_table
 
 
 def stale_gsm8k_table(tmp_path):

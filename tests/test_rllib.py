@@ -11,7 +11,7 @@ import pytest
 
 from persuasion_gym.tables import baseline_values, load_table, policy_value
 
-from conftest import question_of
+from testkit import question_of
 
 pytest.importorskip("ray.rllib")
 pytestmark = pytest.mark.timeout(600)

@@ -17,8 +17,7 @@ from persuasion_gym.signals import MATH_SIGNALS
 from persuasion_gym.tables import baseline_values, load_table, policy_value
 from persuasion_gym.tasks import GSM8KTask
 
-from conftest import REPO, advice_of, question_of
-from tablekit import synthetic_table
+from testkit import REPO, advice_of, question_of, synthetic_table
 
 SCRIPT = Path(sys.executable).with_name("persuasion-gym")
 

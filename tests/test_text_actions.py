@@ -12,7 +12,7 @@ from persuasion_gym.receivers import make_receiver
 from persuasion_gym.tables import record
 from persuasion_gym.tasks import GSM8KTask
 
-from conftest import advice_of, question_of
+from testkit import advice_of, question_of
 
 ITEMS = ["use plan A", "use plan B", "use plan C"]
 
@@ -43,6 +43,7 @@ def test_a_text_action_is_the_signal(minutes_server):
     assert env.step("Think in hours.")[1] == 0.0
     env.reset(seed=0)
     again = env.step("Convert hours to minutes first.")[4]  # the same text again: the cache answers
+    assert again["signal"] == "Convert hours to minutes first."
     assert env.unwrapped.last_outcomes[0].cached is True and minutes_server.count == 2
     assert env.unwrapped.provenance()["action_type"] == "text"
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import REPO
-from test_agents import rule_table
+from testkit import REPO, rule_table
 
 SCRIPT = Path(sys.executable).with_name("persuasion-gym")
 

@@ -9,7 +9,7 @@ from persuasion_gym.errors import InvalidActionError
 from persuasion_gym.signals import MATH_SIGNALS
 from persuasion_gym.tables import baseline_values, load_table, policy_value
 
-from conftest import question_of
+from testkit import question_of
 
 
 def test_make_vec_finds_the_native_vector_env_and_batches_live_calls(make_server, gold_by_question):

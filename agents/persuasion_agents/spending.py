@@ -67,7 +67,7 @@ def plan_setting(setting: Any, eval_env: gym.Env, pending: Sequence[tuple[str, d
         elif name == "lm-advisor":
             training = options.get("training")
             if training is not None and not is_trained(options.get("advisor")):
-                signals_written = training.steps * training.items_per_step * training.num_generations
+                signals_written = training.signals_written()
                 train_plan.stages.append(Stage(f"{name}: training ({training.steps} GRPO steps)", signals_written,
                                                exact=False))
         else:  # a learner: one answer per episode, a cell the cache holds answered free
@@ -134,7 +134,7 @@ def plan_training(env_id: str, receiver: Any, algo: str, split: str, n_items: in
     plan = _plan_for(core)
     if algo == "lm-advisor" and training is not None:
         plan.stages.append(Stage(f"{algo}: training ({training.steps} GRPO steps)",
-                                 training.steps * training.items_per_step * training.num_generations, exact=False))
+                                 training.signals_written(), exact=False))
     else:
         signals = list(core.signals)
         grid = plan_exchange("", core.task, core.receiver, [i for i in core.dataset.items for _ in signals],
@@ -165,6 +165,6 @@ def plan_comparison(env_id: str, receiver: Any, split: str, n_items: int, train_
     if training is not None:  # an untrained Advisor is trained twice: once per protocol
         for protocol in ("direct", "posterior"):
             plan.stages.append(Stage(f"lm-advisor ({protocol}): training ({training.steps} GRPO steps)",
-                                     training.steps * training.items_per_step * training.num_generations, exact=False))
+                                     training.signals_written(), exact=False))
     plan.stages.append(Stage("posterior and direct answers", 2 * len(core.dataset), exact=False))
     return [plan]

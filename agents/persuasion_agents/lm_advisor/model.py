@@ -313,34 +313,30 @@ class LMAdvisor:
         return signals
 
     # -- the committed scheme -------------------------------------------------------------------
+    likelihood_batch_size = 32  # (signal, item) pairs a forward pass in log_likelihoods, unless given one
+
     def log_likelihoods(self, questions: Sequence[str], signals: Sequence[str], items: Sequence[str],
-                        batch_size: int = 32) -> np.ndarray:
+                        batch_size: int | None = None, temperature: float | None = None) -> np.ndarray:
         """log pi(signals[j] | questions[j], items[x]) for every j and x, shape (N, m): the
-        signal's tokens teacher-forced after each prompt, in batches, summed in log space.
-        The signal is scored as the text sent (re-tokenized), the same for every item."""
+        signal's tokens teacher-forced after each prompt (encoded as ``write`` reads it,
+        ``encode_prompts``), summed in log space, the logits divided by the sampling
+        ``temperature`` (default: the template's). The signal is scored as the text sent
+        (re-tokenized), the same for every item; an empty one scores 0. The prompt prefix the m
+        items share runs once per question (its key/value cache), then the rest, at most
+        ``batch_size`` (default ``likelihood_batch_size``) (signal, item) pairs a forward pass:
+        see ``likelihoods.py``. In eval mode; the model is left in the mode it was in."""
         import torch
 
-        pairs = [(self.prompt(q, x), s) for q, s in zip(questions, signals, strict=True) for x in items]
-        totals = np.empty(len(pairs))
-        with torch.inference_mode():
-            for start in range(0, len(pairs), batch_size):
-                chunk = pairs[start:start + batch_size]
-                prompt_ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p, _ in chunk]
-                signal_ids = [self.tokenizer(s, add_special_tokens=False)["input_ids"] if s else [] for _, s in chunk]
-                width = max(len(p) + len(s) for p, s in zip(prompt_ids, signal_ids, strict=True))
-                pad = self.tokenizer.pad_token_id
-                ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                target = torch.zeros((len(chunk), width), dtype=torch.bool)
-                for row, (p, s) in enumerate(zip(prompt_ids, signal_ids, strict=True)):
-                    sequence = p + s
-                    ids[row, width - len(sequence):] = torch.tensor(sequence)  # left padding
-                    mask[row, width - len(sequence):] = 1
-                    target[row, width - len(s):] = len(s) > 0
-                ids, mask, target = ids.to(self.device), mask.to(self.device), target.to(self.device)
-                # Positions count real tokens only, as in generate(): padding must not shift them.
-                positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-                logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, :-1].float()
-                token_logp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
-                totals[start:start + len(chunk)] = (token_logp * target[:, 1:]).sum(dim=1).cpu().numpy()
-        return totals.reshape(len(signals), len(items))
+        from persuasion_agents.lm_advisor.likelihoods import teacher_forced
+
+        owner_of: dict[str, int] = {}
+        owners = [owner_of.setdefault(q, len(owner_of)) for q in questions]
+        if len(owners) != len(signals):
+            raise ValueError(f"{len(questions)} questions but {len(signals)} signals")
+        ids = self.encode_prompts([self.prompt(q, x) for q in owner_of for x in items])  # as write() reads them
+        prompts = [ids[k * len(items):(k + 1) * len(items)] for k in range(len(owner_of))]
+        encoded = [self.tokenizer(s, add_special_tokens=False)["input_ids"] if s else [] for s in signals]
+        with eval_mode(self.model), torch.inference_mode():
+            return teacher_forced(self.model, prompts, encoded, owners, device=self.device,
+                                  batch_size=self.likelihood_batch_size if batch_size is None else batch_size,
+                                  temperature=self.template.temperature if temperature is None else temperature)

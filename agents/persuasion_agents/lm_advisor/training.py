@@ -70,6 +70,15 @@ class AdvisorTraining:
     dtype: str = "auto"  # the training precision: auto is bfloat16 on a CUDA GPU that has it, else float32
     extra: dict[str, Any] = field(default_factory=dict)  # any GRPOConfig fields: they win over the settings above
 
+    def signals_written(self) -> int:
+        """How many signals (so Receiver calls, at most) one process samples in the run's
+        ``steps`` optimizer steps: TRL generates per_device_train_batch_size x
+        gradient_accumulation_steps completions a step, each batch reused num_iterations times."""
+        per_device = int(self.extra.get("per_device_train_batch_size", self.items_per_step * self.num_generations))
+        accumulation = int(self.extra.get("gradient_accumulation_steps", 1))
+        iterations = int(self.extra.get("num_iterations", 1))
+        return -(-self.steps * per_device * accumulation // iterations)
+
 
 def resolve_dtype(requested: str, device_type: str, bf16_supported: bool) -> str:
     """The training precision for ``requested`` (one of ``DTYPES``) on a device of
