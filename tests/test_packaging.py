@@ -1,5 +1,6 @@
-"""What the distribution installs: persuasion_gym and persuasion_agents, and no top-level
-``agents`` (OpenAI's agents SDK owns that name)."""
+"""What the distribution installs: persuasion_gym, persuasion_agents and persuasion_verifiers (the
+name verifiers imports for its environment), and no top-level ``agents`` (OpenAI's agents SDK owns
+that name)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def test_the_wheel_has_no_top_level_agents_module(tmp_path):
     # (pyproject's readme is README.md; the license is an SPDX expression, no file).
     source, wheels = tmp_path / "source", tmp_path / "wheels"
     junk = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
-    for folder in ("persuasion_gym", "agents"):
+    for folder in ("persuasion_gym", "agents", "persuasion_verifiers"):
         shutil.copytree(REPO / folder, source / folder, ignore=junk)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, source / name)
@@ -28,7 +29,7 @@ def test_the_wheel_has_no_top_level_agents_module(tmp_path):
     (wheel,) = wheels.glob("persuasion_gym-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
-    assert top == {"persuasion_gym", "persuasion_agents"}
+    assert top == {"persuasion_gym", "persuasion_agents", "persuasion_verifiers"}
     assert "persuasion_agents/lm_advisor/training.py" in names and "persuasion_agents/rllib_ppo.py" in names
 
 
