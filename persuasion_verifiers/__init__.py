@@ -1,9 +1,10 @@
 """The verifiers environment of persuasion-gym, under the name verifiers imports for the taskset id
 ``persuasion-verifiers`` (``vf-eval persuasion-verifiers ...``): the taskset, its one-turn harness
-and the env, which verifiers finds through ``__all__``, and ``load_environment`` for Python. The
-code is ``persuasion_gym.serving.verifiers``."""
+and the env, which verifiers finds through ``__all__``, and ``load_environment`` for Python (the
+code: ``persuasion_verifiers.environment``). A package of its own, beside persuasion_agents: it joins
+the envs and the LM Advisor's prompt, as the command line does."""
 
-from persuasion_gym.serving.verifiers import (
+from persuasion_verifiers.environment import (
     PersuasionEnvConfig,
     PersuasionHarness,
     PersuasionHarnessConfig,

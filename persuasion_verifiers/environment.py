@@ -10,8 +10,8 @@ rollout's step goes to one ``SharedEnv`` per process (``persuasion_gym.serving.s
 ``persuasion-gym serve`` does for remote sessions), so the rewards of concurrent rollouts are
 one concurrent, cached Receiver batch, and a group's identical (item, signal) pairs are paid once.
 
-verifiers finds it by its taskset id, ``persuasion-verifiers`` (the ``persuasion_verifiers``
-module exports these classes): ``vf-eval persuasion-verifiers --env.taskset.env-id ID
+verifiers finds it by its taskset id, ``persuasion-verifiers`` (this package exports these
+classes): ``vf-eval persuasion-verifiers --env.taskset.env-id ID
 --env.taskset.receiver SPEC --model M --client.base-url URL``. In Python,
 ``load_environment(env_id=..., receiver=..., ...)`` returns the same ``vf.Env``. Needs the
 ``[verifiers]`` extra and verifiers itself (``VERIFIERS_INSTALL``).
@@ -31,7 +31,6 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from persuasion_gym.errors import ConfigError
-from persuasion_gym.serving.sessions import Played, SharedEnv
 
 # The verifiers releases this environment is tested with (0.4.0, the only one in the range so far).
 # verifiers 0.4 declares openai<3 (this package needs openai>=3) and Prime's tunnel, ZMQ and MCP
@@ -52,6 +51,7 @@ except ImportError as exc:  # verifiers itself, or what it imports (the [verifie
                       f"missing): {VERIFIERS_INSTALL}") from None
 
 from persuasion_agents.lm_advisor.model import AdvisorTemplate  # noqa: E402  (after the install check)
+from persuasion_gym.serving.sessions import Played, SharedEnv  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
