@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from persuasion_gym.errors import ConfigError, ReceiverConfigError, ReceiverError
 from persuasion_gym.receivers import budget
 from persuasion_gym.receivers.cache import ResponseCache, cache_key, open_cache
-from persuasion_gym.receivers.response import Request, Response, Usage
+from persuasion_gym.receivers.response import Request, Response, Usage, token_cost
 from persuasion_gym.tasks.base import Messages
 
 logger = logging.getLogger(__name__)
@@ -245,9 +245,8 @@ class Receiver(ABC):
                 "--receiver SPEC (SPEC: this Receiver's spec)", cache.path, old, legacy.get("model"), self)
 
     def cost_of(self, usage: Usage) -> float:
-        """USD an answer's tokens cost at this Receiver's prices (reasoning tokens are billed as
-        the completion tokens they are part of)."""
-        return (usage.prompt_tokens * self.price_in + usage.completion_tokens * self.price_out) / 1e6
+        """USD an answer's tokens cost at this Receiver's prices (``token_cost``)."""
+        return token_cost(usage.prompt_tokens, usage.completion_tokens, self.price_in, self.price_out)
 
     def _account(self, usage: Usage) -> None:
         self.stats.prompt_tokens += usage.prompt_tokens

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from persuasion_gym.errors import ConfigError
+from persuasion_gym.receivers.response import token_cost
 
 # The cap the command line puts on a command's new Receiver calls unless told otherwise.
 DEFAULT_MAX_CALLS = 10_000
@@ -65,8 +66,8 @@ class Plan:
     @property
     def cost_usd(self) -> float:
         completion = self.completion_budget or ASSUMED_COMPLETION
-        return sum(stage.prompt_tokens * self.price_in + stage.new * completion * self.price_out
-                   for stage in self.stages) / 1e6
+        return token_cost(sum(stage.prompt_tokens for stage in self.stages),
+                          sum(stage.new for stage in self.stages) * completion, self.price_in, self.price_out)
 
     def describe(self) -> str:
         """The plan as a few lines for the terminal."""

@@ -24,6 +24,13 @@ class Usage:
         return {**asdict(self), "total_tokens": self.total_tokens}
 
 
+def token_cost(prompt_tokens: float, completion_tokens: float, price_in: float, price_out: float) -> float:
+    """USD of tokens at ``price_in``/``price_out`` USD per million prompt/completion tokens
+    (reasoning tokens are billed as the completion tokens they are part of): the one cost
+    formula, for answers paid (``Receiver.cost_of``) and for plans before they are asked."""
+    return (prompt_tokens * price_in + completion_tokens * price_out) / 1e6
+
+
 @dataclass(frozen=True)
 class Response:
     """One Receiver response. ``error`` is set (and ``text`` empty) only for a failed request
