@@ -1,4 +1,4 @@
-"""The Bayesian-persuasion math, in one place (see ``shared/design/protocols.md``).
+"""The Bayesian-persuasion math, in one place (see ``docs/protocols.md``).
 
 Notation: m information items x (the states), K signals g, n task items q.
 - ``utilities`` u: (n, m), u[q, x] = expected score of the Receiver answering q with x.

@@ -1,4 +1,4 @@
-"""Protocols: what the Receiver sees when the Advisor sends a signal (``protocols.md``).
+"""Protocols: what the Receiver sees when the Advisor sends a signal (``docs/protocols.md``).
 
 Every protocol maps a batch of (task item, action) pairs to an **information item** per
 episode (an index into the env's information items, by default the signal library's texts;
@@ -10,7 +10,7 @@ episode (an index into the env's information items, by default the signal librar
 - ``posterior``: the signal g moves the Receiver's belief to mu_g(x) ∝ mu_0(x) sigma(g | x)
   under the Advisor's committed scheme sigma; the context is drawn from mu_g.
 
-Actions are signal indices, or texts (``text_signals.md``): under ``direct`` a text is the
+Actions are signal indices, or texts (``docs/text_signals.md``): under ``direct`` a text is the
 context itself (no information item), and ``posterior`` with texts takes the Advisor as its
 scheme (``TextPosteriorProtocol``).
 """

@@ -1,4 +1,4 @@
-"""The committed scheme of an Advisor that writes its signals (``text_signals.md``).
+"""The committed scheme of an Advisor that writes its signals (``docs/text_signals.md``).
 
 With text signals the scheme is the Advisor itself: the Receiver, who knows it, scores any
 signal under any information item. Envs take any object with this one method, so they never

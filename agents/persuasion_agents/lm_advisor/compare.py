@@ -1,4 +1,4 @@
-"""The paper's comparison on held-out items, for one Receiver, in one call (``text_signals.md``).
+"""The paper's comparison on held-out items, for one Receiver, in one call (``docs/text_signals.md``).
 
 - ``none``: the question alone (the empty signal).
 - ``prior``: the question with an information item drawn from mu_0 (exact expectation over the

@@ -1,4 +1,4 @@
-"""The LM Advisor: a small causal language model that writes its signals (``text_signals.md``).
+"""The LM Advisor: a small causal language model that writes its signals (``docs/text_signals.md``).
 
 It reads a task item (and, under the ``posterior`` protocol, the information item x* it
 observes) through a fixed prompt template and writes a signal of at most ``max_new_tokens``
