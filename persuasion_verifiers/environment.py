@@ -108,6 +108,7 @@ def shared_env(spec: dict[str, Any]) -> SharedEnv:
             shared = SharedEnv.make(check_env_id(spec["env_id"]), kwargs)
             if shared.env.protocol.name != "direct":
                 shared.close()
+                shared.env.close()
                 raise ConfigError(
                     f"protocol={shared.env.protocol.name!r}: the verifiers environment sends the model's own text to "
                     "the Receiver, which is the 'direct' protocol (under 'posterior' the Advisor would observe a "
