@@ -76,7 +76,7 @@ def test_demo_records_benchmarks_and_trains_the_lm_advisor_then_reruns_for_free(
     pytest.importorskip("reasoning_gym")
     from testkit import build_tiny_advisor
 
-    from persuasion_gym.cli.main import DEMO_TASK
+    from persuasion_agents.commands.demo import DEMO_TASK
     from persuasion_gym.tasks import ReasoningGymTask
 
     config = {k: v for k, v in DEMO_TASK.items() if k not in ("dataset", "size", "seed")}

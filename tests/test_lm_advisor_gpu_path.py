@@ -95,7 +95,8 @@ def test_trl_options_are_read_as_their_fields_types():
 
 
 def test_the_command_line_passes_trl_fields_and_names_an_unknown_one(tmp_path, capsys, monkeypatch):
-    from persuasion_gym.cli import main as cli
+    from persuasion_agents.commands import train as train_command
+    from persuasion_agents.commands.options import advisor_training
 
     common = ["train", "--algo", "lm-advisor", "--receiver", "openai:m@http://127.0.0.1:9/v1", "--out", str(tmp_path)]
     assert main([*common, "--trl", "lerning_rate=1e-4"]) == 2
@@ -104,10 +105,10 @@ def test_the_command_line_passes_trl_fields_and_names_an_unknown_one(tmp_path, c
     seen = {}
 
     def stop(args):  # what the training would get
-        seen["training"] = cli._advisor_training(args)
+        seen["training"] = advisor_training(args)
         return 0
 
-    monkeypatch.setattr(cli, "_train_lm_advisor", stop)
+    monkeypatch.setattr(train_command, "_train_lm_advisor", stop)
     assert main([*common, "--trl", "gradient_accumulation_steps=2", "--trl", "use_vllm=false", "--dtype",
                  "float32"]) == 0
     assert seen["training"].extra == {"gradient_accumulation_steps": 2, "use_vllm": False}

@@ -42,7 +42,7 @@ class AdvisorTemplate:
                    "them solve it. Do not solve the problem yourself.")
     user: str = "Problem: {question}"
     observed: str = "\nThe approach that works for this problem: {item}"  # appended under posterior
-    max_new_tokens: int = 24
+    max_new_tokens: int = field(default=24, metadata={"help": "the signal's token budget", "min": 1})
     max_chars: int = 512
     charset: str = SIGNAL_CHARSET
     # The sampling distribution pi: what GRPO samples from (train_lm_advisor records its GRPOConfig's

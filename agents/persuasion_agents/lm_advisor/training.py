@@ -57,18 +57,23 @@ SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty
 class AdvisorTraining:
     """Settings of one training run (recorded in ``OUT/training.json``)."""
 
-    steps: int = 20
-    items_per_step: int = 2
-    num_generations: int = 4
-    beta: float = 0.04
-    learning_rate: float = 1e-5
-    temperature: float = 1.0
-    save_steps: int = 10
-    lora: bool = False
-    lora_rank: int = 8
-    seed: int = 0
-    dtype: str = "auto"  # the training precision: auto is bfloat16 on a CUDA GPU that has it, else float32
-    extra: dict[str, Any] = field(default_factory=dict)  # any GRPOConfig fields: they win over the settings above
+    # The help is the command line's too (persuasion_agents.commands builds its flags from it).
+    steps: int = field(default=20, metadata={"help": "GRPO steps", "min": 1})
+    items_per_step: int = field(default=2, metadata={"help": "task items per GRPO step", "min": 1})
+    num_generations: int = field(default=4, metadata={"help": "signals sampled per item (the group baseline)",
+                                                      "min": 1})
+    beta: float = field(default=0.04, metadata={"help": "KL weight to the starting model"})
+    learning_rate: float = field(default=1e-5, metadata={"help": "the optimizer's learning rate"})
+    temperature: float = field(default=1.0, metadata={"help": "the temperature GRPO samples the signals at"})
+    save_steps: int = field(default=10, metadata={"help": "steps between checkpoints", "min": 1})
+    lora: bool = field(default=False, metadata={"help": "train LoRA adapters (peft) instead of every weight"})
+    lora_rank: int = field(default=8, metadata={"help": "the LoRA adapters' rank (their alpha is twice it)"})
+    seed: int = field(default=0, metadata={"help": "the random seed"})
+    dtype: str = field(default="auto", metadata={
+        "help": "training precision (mixed, float32 weights): auto is bfloat16 on a CUDA GPU that has it, float32 on "
+                "the CPU", "choices": DTYPES})
+    extra: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "any GRPOConfig fields: they win over the settings above"})
 
     def signals_written(self) -> int:
         """How many signals (so Receiver calls, at most) one process samples in the run's
