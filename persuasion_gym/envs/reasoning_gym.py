@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
+from persuasion_gym.envs.settings import SETTING_NAMES
 from persuasion_gym.envs.vector import PersuasionVectorEnv
 from persuasion_gym.errors import ConfigError
+from persuasion_gym.receivers import Receiver
 from persuasion_gym.tasks.reasoning_gym import DEFAULT_DATASET, ReasoningGymTask
 
-# The arguments PersuasionEnv takes; every other keyword is the generator's difficulty setting.
-_ENV_ARGUMENTS = frozenset(inspect.signature(PersuasionEnv.__init__).parameters) - {"self", "task", "dataset"}
+# The env's settings; every other keyword is the generator's difficulty setting. ``dataset``
+# here names the generator, so it is never the settings' loaded Dataset.
+_ENV_ARGUMENTS = SETTING_NAMES - {"dataset"}
 
 
 def split_arguments(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -34,9 +36,6 @@ class ReasoningGymEnv(PersuasionEnv):
     difficulty settings. The state is a generated question; the Advisor sends a signal, by
     default one of a library of general reasoning hints; the Receiver answers; the dataset's own
     `score_answer` scores the answer.
-
-        gym.make("Persuasion-ReasoningGym-v0", dataset="basic_arithmetic", size=200, seed=0,
-                 min_terms=2, max_terms=3, max_digits=1, receiver="openai:MODEL@URL")
 
     ## Action Space
     `Discrete(K)` over the signal library (`persuasion_gym.signals.REASONING_SIGNALS`: 9 hints
@@ -61,14 +60,31 @@ class ReasoningGymEnv(PersuasionEnv):
 
     ## Arguments
     - `dataset`: the reasoning-gym dataset's name (`persuasion_gym.tasks.reasoning_gym.dataset_names()`).
-    - `size`: items generated per split; `seed`: the generator's seed. `split="train"` is items
-      0..size-1 under `seed`, `"test"` those under `seed + 1,000,000,007`, less any question the
-      train split asks.
-    - any other keyword (or `config={...}`): the generator's settings (its difficulty), e.g.
-      `min_terms`, `max_digits` for `basic_arithmetic`; an unknown or rejected setting is an
-      error listing the generator's settings and defaults.
-    - `receiver`, `signals`, `protocol`, `featurizer`, `observation`, `max_items`, `action_type`,
-      `cache`, ... as in `Persuasion-GSM8K-v0` (there is no `data_path`: items are generated).
+    - `size`: items generated per split; `seed`: the generator's seed. `split="train"` (default)
+      is items 0..size-1 under `seed`, `"test"` those under `seed + 1,000,000,007`, less any
+      question the train split asks.
+    - `config`, or any keyword that is not an env argument: the generator's settings (its
+      difficulty), e.g. `min_terms`, `max_digits` for `basic_arithmetic`; an unknown or rejected
+      setting is an error listing the generator's settings and defaults.
+    - `receiver`, `max_items`: as in `Persuasion-GSM8K-v0`.
+    - every other `persuasion_gym.envs.EnvSettings` field, by keyword, as in `Persuasion-GSM8K-v0`:
+      `split`, `signals`, `protocol`, `prior`, `scheme`, `n_signals`, `alpha`, `state_table`,
+      `featurizer`, `observation`, `action_type`, `max_signal_length`, `signal_charset`,
+      `samples_per_cell`, `on_receiver_error`, `cache`, `table`, `table_reward`, `render_mode`
+      (there is no `data_path`, and `dataset` names the generator: items are generated).
+
+    An example, offline (the embedded Receiver on generated sums):
+
+    ```python
+    import gymnasium as gym
+    import persuasion_gym  # registers the envs
+
+    env = gym.make("Persuasion-ReasoningGym-v0", dataset="basic_arithmetic", size=20, seed=0,
+                   min_terms=2, max_terms=3, max_digits=1, receiver="embedded", featurizer="hashed")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(1)  # the library's signal 1
+    print(info["question"], info["answer"], info["gold"], reward)
+    ```
 
     Tables recorded from it keep the generator's name, version, config, seed and size in their
     `task_settings`, so `persuasion-gym rescore` rebuilds the items and the scorer.
@@ -78,9 +94,11 @@ class ReasoningGymEnv(PersuasionEnv):
     """
 
     def __init__(self, dataset: str = DEFAULT_DATASET, size: int = 200, seed: int = 0,
-                 config: Mapping[str, Any] | None = None, **kwargs: Any):
-        env, settings = split_arguments(kwargs)
-        super().__init__(task=ReasoningGymTask(dataset, size=size, seed=seed, config=config, **settings), **env)
+                 config: Mapping[str, Any] | None = None, *, receiver: str | Receiver | None = "auto",
+                 max_items: int | None = None, **options: Any):
+        env, generator = split_arguments(options)
+        super().__init__(task=ReasoningGymTask(dataset, size=size, seed=seed, config=config, **generator),
+                         receiver=receiver, max_items=max_items, **env)
 
 
 def reasoning_gym_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step",

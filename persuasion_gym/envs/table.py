@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
+from persuasion_gym.persuasion import Protocol
 from persuasion_gym.tables import ResponseTable, load_table
 
 
@@ -30,12 +31,29 @@ class TableEnv(PersuasionEnv):
       `posterior` the state of an item is its best-scoring cell and the prior defaults to the
       states' frequencies in the table. The online scheme persists across `reset()`;
       `reset(seed=s)` starts it afresh (see ``PersuasionEnv``).
-    - `featurizer`, `observation`, `render_mode`: as in the live env.
+    - `featurizer`, `observation`, `render_mode`: as in the live env
+      (``persuasion_gym.envs.EnvSettings``). The table fixes the task, its items, its signals
+      and the Receiver, so it takes no text actions.
+
+    An example (a table recorded with `persuasion-gym record`):
+
+    ```python
+    import gymnasium as gym
+    import persuasion_gym  # registers the envs
+
+    env = gym.make("Persuasion-Table-v0", table="runs/gsm8k-test.npz", featurizer="hashed")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(1)  # the table's signal 1
+    print(info["item_id"], info["signal"], info["answer"], reward)
+    ```
 
     ## Version History
     - v0: initial version.
     """
 
-    def __init__(self, table: str | Path | ResponseTable, **kwargs: Any):
+    def __init__(self, table: str | Path | ResponseTable, *, max_items: int | None = None,
+                 table_reward: Literal["sample", "mean"] = "sample", protocol: str | Protocol = "direct",
+                 **settings: Any):
         loaded = load_table(table)
-        super().__init__(task=loaded.task, receiver=None, table=loaded, dataset=loaded.dataset, **kwargs)
+        super().__init__(task=loaded.task, receiver=None, table=loaded, dataset=loaded.dataset, max_items=max_items,
+                         table_reward=table_reward, protocol=protocol, **settings)

@@ -17,12 +17,16 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from persuasion_gym.envs.actions import check_index_batch, check_text_batch
+from persuasion_gym.envs.batch import batch_info
 from persuasion_gym.envs.gsm8k import GSM8KEnv
 from persuasion_gym.envs.humaneval import HumanEvalEnv
-from persuasion_gym.envs.more_tasks import MATHEnv, MBPPEnv
+from persuasion_gym.envs.math import MATHEnv
+from persuasion_gym.envs.mbpp import MBPPEnv
 from persuasion_gym.envs.persuasion_env import PersuasionEnv
 from persuasion_gym.envs.table import TableEnv
-from persuasion_gym.errors import ConfigError, InvalidActionError
+from persuasion_gym.envs.text_space import SignalText
+from persuasion_gym.errors import ConfigError
 
 
 class PersuasionVectorEnv(VectorEnv):
@@ -65,7 +69,7 @@ class PersuasionVectorEnv(VectorEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         if seed is not None:  # a fresh run, as the single env's seeded reset starts one
-            self.env._start_afresh()
+            self.env.start_afresh()
         items = (options or {}).get("item_indices")
         if items is None:
             items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
@@ -88,27 +92,16 @@ class PersuasionVectorEnv(VectorEnv):
             return self._observations(self._items), np.zeros(self.num_envs), zeros, zeros, info
         actions = self._check(actions)
         items = self._items
-        batch = self.env._step_batch(items, actions, self.np_random)
+        # Checked above as one batch, so the env's per-action checks are skipped.
+        batch = self.env.play_unchecked(items, actions, self.np_random)
         finished = self._observations(items)
         self._items = self.np_random.integers(len(self.env.dataset), size=self.num_envs)
-        signals = actions if self.env.action_type == "text" else [self.env._signal_text(a) for a in actions]
         info = {
-            "item_index": items, "action": actions, "signal": np.array(signals, dtype=object),
-            "information_index": batch.chosen,
-            "correct": batch.rewards >= 1.0, "sample": batch.samples,
+            **batch_info(batch, items, actions, self.env.signals, self.env.protocol.name),
             "final_obs": finished, "_final_obs": np.ones(self.num_envs, dtype=bool),
             "next_item_index": self._items.copy(),
             **{f"next_{k}": v for k, v in self.env.observed_items(self._items, self.np_random).items()},
         }
-        if batch.beliefs is not None:
-            info["posterior" if self.env.protocol.name == "posterior" else "prior"] = batch.beliefs
-            info["information_item"] = np.array([self.env.signals[c] for c in batch.chosen], dtype=object)
-        if batch.log_likelihoods is not None:
-            info["log_likelihoods"] = batch.log_likelihoods
-        if batch.outcomes is not None:
-            info["response"] = np.array([o.response for o in batch.outcomes], dtype=object)
-            info["answer"] = np.array([o.answer for o in batch.outcomes], dtype=object)
-            info["total_tokens"] = np.array([o.usage.total_tokens for o in batch.outcomes])
         ones = np.ones(self.num_envs, dtype=bool)
         if self.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP:
             self._resetting = True
@@ -126,23 +119,9 @@ class PersuasionVectorEnv(VectorEnv):
 
     def _check(self, actions) -> np.ndarray:  # texts in an object array, or int64 indices
         if self.env.action_type == "text":
-            if isinstance(actions, str) or len(actions) != self.num_envs:
-                raise InvalidActionError(f"actions {actions!r} are not {self.num_envs} signal texts: pass a tuple or "
-                                         f"list of {self.num_envs} strings")
-            return np.array([self.env.check_text(a) for a in actions], dtype=object)
-        array = np.asarray(actions)
+            return check_text_batch(actions, self.num_envs, cast(SignalText, self.single_action_space))
         n = int(cast(spaces.Discrete, self.single_action_space).n)
-        if array.dtype.kind in "USO" and any(isinstance(a, str) for a in np.ravel(array)):
-            raise InvalidActionError(
-                f"actions {actions!r} are texts: this vector env takes signal indices; pass an integer array of "
-                f"shape ({self.num_envs},) with values in 0..{n - 1}{self.env._text_action_fix()}"
-            )
-        if array.shape != (self.num_envs,) or array.dtype.kind not in "iu" or not ((0 <= array) & (array < n)).all():
-            raise InvalidActionError(
-                f"actions {actions!r} are not {self.num_envs} signal indices: pass an integer array of "
-                f"shape ({self.num_envs},) with values in 0..{n - 1}"
-            )
-        return array.astype(np.int64)
+        return check_index_batch(actions, self.num_envs, n, self.env.table is not None)
 
 
 def gsm8k_vector_env(num_envs: int = 1, autoreset_mode: str = "same-step", **kwargs: Any) -> PersuasionVectorEnv:

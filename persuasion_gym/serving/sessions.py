@@ -148,7 +148,7 @@ class StepBatcher:
                 actions: list[Any] = [p.action for p in batch]  # all texts, or all indices (the env's type)
                 played = env.play([p.index for p in batch], actions, rng=self.rng)
                 outcomes = env.last_outcomes
-                infos = [env._episode_info(played, j, p.action) for j, p in enumerate(batch)]
+                infos = [env.episode_info(played, j, p.action) for j, p in enumerate(batch)]
         except BaseException as exc:  # a Receiver failure: every episode of the batch stays open, to retry
             for pending in batch:
                 pending.future.set_exception(exc)
@@ -285,8 +285,8 @@ class Session:
                 f"send exactly one of signal (the signal's text) or index (its position in the state's signals, "
                 f"0..{len(env.signals) - 1}); this env takes {kind}")
         if index is not None and env.action_type == "text":
-            return env.signals[env._check_index(index, len(env.signals), "signal index")]
-        return env._check_action(signal if signal is not None else index)
+            return env.signals[env.check_signal(index)]
+        return env.check_action(signal if signal is not None else index)
 
     def step(self, signal: str | None = None, index: int | None = None) -> Played:
         """Send the signal for the open episode's item; blocks until its batch is played. A bad
@@ -304,7 +304,7 @@ class Session:
         """``step``'s second half: close the episode; the step's info is the single env's (the
         item's, what the Advisor observed, the episode's)."""
         assert self.index is not None  # submit() had an open episode
-        item = jsonable(self.shared.env._item_info(self.index))
+        item = jsonable(self.shared.env.item_info(self.index))
         self.index, self.done = None, True
         self.step_count += 1
         return Played(played.reward, {**item, **self.observed, **played.info})
