@@ -1,4 +1,4 @@
-"""A Receiver of your own: implement `identity` and `_generate`; batching, caching, usage and
+"""A Receiver of your own: implement `identity` and `generate`; batching, caching, usage and
 the Gymnasium envs come with the base class. Here a heuristic "model" that answers with the
 largest number in the question, to show the interface without any server; wrap your own API
 client the same way (yield each response as it arrives).
@@ -23,7 +23,7 @@ class LargestNumberReceiver(Receiver):
     def identity(self):
         return {"kind": self.kind, "model": "heuristic-v1"}  # what the cache is keyed on
 
-    def _generate(self, requests):
+    def generate(self, requests):
         for index, request in enumerate(requests):
             began = time.perf_counter()
             question = request.messages[-1]["content"]

@@ -3,7 +3,7 @@
 Every Receiver has a stable ``identity`` (kind, model, decoding parameters, and for a server
 its endpoint and what it says of the model; never a secret) that keys the persistent response
 cache and is written into every result file. Subclasses
-implement ``_generate`` for the requests the cache does not hold; ``respond`` does the rest.
+implement ``generate`` for the requests the cache does not hold; ``respond`` does the rest.
 """
 
 from __future__ import annotations
@@ -105,11 +105,13 @@ class Receiver(ABC):
         """JSON-serialisable kind, model and decoding parameters; must hold no secret."""
 
     @abstractmethod
-    def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
+    def generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         """Answer every request (concurrently where possible), yielding ``(index, result)`` as
-        each finishes, in any order; a failed request yields its error. The caller caches
-        each result before resuming the generator, so a generator that frees its concurrency
-        slot only on resumption bounds what a kill can lose to the requests in flight."""
+        each finishes, in any order; a failed request yields its error. No cache, no counts:
+        what subclasses implement, under ``respond`` (which serves the cache and counts), and
+        what a caller that keeps the cache elsewhere asks (a Ray replica, whose driver holds it).
+        The caller stores each result before resuming the generator, so a generator that frees
+        its concurrency slot only on resumption bounds what a kill can lose to the requests in flight."""
 
     @property
     def completion_budget(self) -> int | None:
@@ -182,7 +184,7 @@ class Receiver(ABC):
             groups = list(todo.values())
             budget.charge(len(groups))  # a command's cap on new calls (--max-calls): refused before sending
             done = len(requests) - sum(map(len, groups))  # from the cache: a resumed run starts there
-            answers = self._generate([requests[g[0]] for g in groups])
+            answers = self.generate([requests[g[0]] for g in groups])
             with tqdm(total=len(requests), initial=done, desc=f"{self.kind} receiver", unit="resp",
                       disable=not progress) as bar, closing(cast(Generator, answers)):
                 for j, out in answers:

@@ -328,7 +328,7 @@ class OpenAIReceiver(Receiver):
             )
         return served[0]
 
-    def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
+    def generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         loop, limit = self._event_loop(), asyncio.Semaphore(self.max_concurrency)
         futures = {
             asyncio.run_coroutine_threadsafe(self._one(request, limit), loop): i
@@ -351,7 +351,7 @@ class OpenAIReceiver(Receiver):
                 body[name] = getattr(self, name)
         if self.seed is not None:
             body["seed"] = self.seed + request.sample
-        await limit.acquire()  # released by ``_generate`` once the result is stored
+        await limit.acquire()  # released by ``generate`` once the result is stored
         estimate = 0
         if self.rpm or self.tpm:
             if self._pacer is None:

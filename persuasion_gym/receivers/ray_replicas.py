@@ -55,7 +55,7 @@ class Replica:
 
     def answer(self, requests: list[Request]) -> list[Response | ReceiverError]:
         results: list[Response | ReceiverError | None] = [None] * len(requests)
-        for i, out in self.receiver._generate(requests):
+        for i, out in self.receiver.generate(requests):
             results[i] = out
         return cast("list[Response | ReceiverError]", results)  # every slot filled: one answer per request
 
@@ -276,7 +276,7 @@ class RayReceiver(Receiver):
             "on its next batch, or raise max_restarts="
         )
 
-    def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
+    def generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         import ray
 
         if os.getpid() != self._pid:

@@ -187,7 +187,7 @@ class TransformersReceiver(Receiver):
         return model, tokenizer
 
     # -- generation -----------------------------------------------------------------------------
-    def _generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
+    def generate(self, requests: list[Request]) -> Iterator[tuple[int, Response | ReceiverError]]:
         import time
 
         import torch
