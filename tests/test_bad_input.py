@@ -115,8 +115,15 @@ def test_an_unreadable_table_is_named_with_the_fix(tables, tmp_path):
     error_line(out, str(cut), "not a readable persuasion-gym table", fix)
 
 
+def _interruptible() -> None:
+    # A shell starts background jobs with SIGINT ignored, and children inherit that; a user's
+    # Ctrl-C reaches a command run in the foreground, which is what this stands for.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_process(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([*CLI, *args], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
 
 
 def test_ctrl_c_during_record_says_what_is_saved_and_the_rerun_resumes(make_server, tmp_path):
