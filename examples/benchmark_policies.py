@@ -6,7 +6,8 @@ tokens and cost, and a figure; rerun it and it resumes from what it has.
 
 import argparse
 
-from persuasion_agents.benchmark import Setting, markdown, run_benchmark
+from persuasion_agents.benchmark import Setting, run_benchmark
+from persuasion_agents.results import markdown
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--receiver", default="auto", help="receiver spec, e.g. openai:MODEL@URL (default: %(default)s)")

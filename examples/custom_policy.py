@@ -7,8 +7,10 @@ import argparse
 
 import numpy as np
 
-from persuasion_agents.benchmark import POLICIES, Setting, markdown, run_benchmark
+from persuasion_agents.benchmark import Setting, run_benchmark
 from persuasion_agents.policy import Policy
+from persuasion_agents.registry import POLICIES
+from persuasion_agents.results import markdown
 
 
 class StepsForLongQuestions(Policy):

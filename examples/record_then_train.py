@@ -11,7 +11,7 @@ import gymnasium as gym
 from stable_baselines3 import PPO
 
 import persuasion_gym  # noqa: F401
-from persuasion_agents.deep import DEFAULTS
+from persuasion_agents.sb3_policies import DEFAULTS
 from persuasion_gym.envs.sb3 import as_sb3_vec_env
 from persuasion_gym.receivers import make_receiver
 from persuasion_gym.tables import baseline_values, load_table, policy_value, record

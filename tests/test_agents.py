@@ -1,5 +1,6 @@
 """Signaling policies, statistics and the benchmark harness, on tables and a live Receiver."""
 
+import inspect
 import json
 
 import gymnasium as gym
@@ -9,7 +10,7 @@ import pytest
 from persuasion_agents.bandits import UCB1, EpsilonGreedy, LinUCB, ThompsonSampling
 from persuasion_agents.baselines import BestFixed, NoSignal, Oracle, UniformRandom
 from persuasion_agents.benchmark import Setting, run_benchmark
-from persuasion_agents.deep import SB3Policy
+from persuasion_agents.sb3_policies import SB3Policy
 from persuasion_agents.statistics import bootstrap_ci, paired_p_value
 from persuasion_agents.training import train_online
 from persuasion_gym.tables import baseline_values, load_table, policy_value
@@ -76,6 +77,39 @@ def test_linucb_learns_the_contextual_rule(tables):
     table = load_table(test)
     value = policy_value(table, policy.greedy(env.unwrapped.features, {}))
     assert value > 0.85 > baseline_values(table)["best_fixed"]
+
+
+def test_every_policy_trains_through_one_fit_verb(tmp_path):
+    """bench calls fit(env, timesteps, seed=, progress=) alike for every policy; an online
+    learner of one's own (it overrides update) learns through the default fit."""
+    from persuasion_agents.gepa_search import GEPAPolicy
+    from persuasion_agents.lm_advisor.policy import LMAdvisorPolicy
+    from persuasion_agents.policy import Policy
+    from persuasion_agents.prompted_advisor import PromptedAdvisor
+    from persuasion_agents.registry import POLICIES, make_policy
+
+    kinds = {type(make_policy(name)) for name in [*POLICIES, "fixed-1"]} | {GEPAPolicy, PromptedAdvisor,
+                                                                              LMAdvisorPolicy}
+    for kind in kinds:
+        parameters = inspect.signature(kind.fit).parameters
+        assert list(parameters)[:3] == ["self", "env", "timesteps"], kind
+        assert all(parameters[p].kind is inspect.Parameter.KEYWORD_ONLY for p in ("seed", "progress")), kind
+
+    class Counting(Policy):
+        needs_training = True
+        episodes = 0
+
+        def act(self, observations, info):
+            return np.zeros(len(observations), dtype=np.int64)
+
+        def update(self, observations, actions, rewards, info):
+            self.episodes += len(rewards)
+
+    items = GSM8KTask().load("test", max_items=20)
+    env = table_env(synthetic_table(items, SIGNALS, np.ones((20, 4, 1), np.float32)).save(tmp_path / "ones.npz"))
+    policy = bound(Counting(), env)
+    policy.fit(env, 512, seed=0)
+    assert policy.episodes == 512 and [reward for _, reward in policy.curve] == [1.0, 1.0]
 
 
 @pytest.mark.parametrize("algo", ["a2c", "dqn"])

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from testkit import synthetic_table
 
-from persuasion_agents.benchmark import Setting, make_env, run_benchmark, run_key
+from persuasion_agents.benchmark import Setting, run_benchmark
+from persuasion_agents.environments import make_env
 from persuasion_agents.lm_advisor.training import AdvisorTraining
+from persuasion_agents.saved_runs import run_key
 from persuasion_gym.cli.main import main
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.tasks import GSM8KTask
@@ -63,7 +65,7 @@ def test_changed_timesteps_recompute_the_trained_run_and_not_the_untrained_ones(
     assert "timesteps" not in saved(out, "none")["run_key"] and "timesteps" not in saved(out, "best-fixed")["run_key"]
     short = len(saved(out, "ucb")["curve"])
     mark(out, "none", "best-fixed", "ucb")
-    with caplog.at_level(logging.WARNING, logger="persuasion_agents.benchmark"):
+    with caplog.at_level(logging.WARNING, logger="persuasion_agents.saved_runs"):
         bench(setting, out, ["none", "best-fixed", "ucb"], timesteps=800)
     assert not reused(out, "ucb") and saved(out, "ucb")["run_key"]["timesteps"] == 800
     assert len(saved(out, "ucb")["curve"]) > short
@@ -80,7 +82,7 @@ def test_changed_seed_or_featurizer_recompute_and_unchanged_settings_reuse(setti
     mark(out, *policies)
     bench(setting, out, policies)  # the same settings: every run is read back
     assert all(reused(out, p) for p in policies)
-    with caplog.at_level(logging.WARNING, logger="persuasion_agents.benchmark"):
+    with caplog.at_level(logging.WARNING, logger="persuasion_agents.saved_runs"):
         bench(setting, out, policies, seed=1)
     assert reused(out, "none")  # its actions do not depend on the seed
     assert not any(reused(out, p) for p in ("random", "ucb", "linucb"))
@@ -88,7 +90,7 @@ def test_changed_seed_or_featurizer_recompute_and_unchanged_settings_reuse(setti
     assert any("saved under seed=0; now seed=1: recomputing" in m for m in caplog.messages)
     mark(out, *policies)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="persuasion_agents.benchmark"):
+    with caplog.at_level(logging.WARNING, logger="persuasion_agents.saved_runs"):
         bench(setting, out, policies, seed=1, featurizer="minilm")
     assert not reused(out, "linucb") and not reused(out, "ucb")  # they train on the features
     assert saved(out, "linucb")["provenance"]["featurizer"] == "all-MiniLM-L6-v2-normalized"
@@ -120,7 +122,7 @@ def test_a_run_saved_without_a_key_is_recomputed(setting, tmp_path, caplog):
         run = json.loads(path.read_text())
         del run["run_key"]
         path.write_text(json.dumps({**run, "marker": True}))
-    with caplog.at_level(logging.WARNING, logger="persuasion_agents.benchmark"):
+    with caplog.at_level(logging.WARNING, logger="persuasion_agents.saved_runs"):
         bench(setting, out, ["none", "ucb"])
     assert not reused(out, "none") and not reused(out, "ucb")
     assert saved(out, "ucb")["run_key"]["timesteps"] == 200

@@ -34,7 +34,7 @@ def test_rllib_ppo_reaches_95_percent_of_the_oracle_on_held_out_items(ray_local,
     assert policy.steps >= 16_384 and policy.curve[-1][0] == policy.steps
     # A checkpoint acts the same without the algorithm (and without its runners).
     saved = policy.save(tmp_path / "checkpoint")
-    policy.stop()
+    policy.close()
     loaded = RLlibPPOPolicy.load(saved)
     np.testing.assert_array_equal(loaded.greedy(held_out.features, {}), actions)
 
@@ -52,7 +52,7 @@ def test_each_env_runner_batches_its_live_receiver_calls(ray_local, make_server,
     policy = RLlibPPOPolicy(num_env_runners=1, num_envs_per_env_runner=8, minibatch_size=64)
     policy.bind(10, 1024, seed=0)
     policy.fit(env, 64, seed=0)
-    policy.stop()
+    policy.close()
     assert server.max_in_flight == 8, "a runner's 8 envs asked the Receiver as one concurrent batch"
     # Next-step resets cost nothing: no more requests than scored steps (the cache serves repeats).
     assert 0 < server.count <= policy.steps

@@ -53,7 +53,7 @@ def test_table_vector_env_indexes_the_table(rule_tables):
 def test_ppo_on_the_vector_env_reaches_95_percent_of_the_oracle_on_held_out_items(rule_tables):
     from stable_baselines3 import PPO
 
-    from persuasion_agents.ppo import PPO_DEFAULTS
+    from persuasion_agents.sb3_policies import PPO_DEFAULTS
     from persuasion_gym.envs.sb3 import as_sb3_vec_env
 
     train, test = rule_tables

@@ -18,7 +18,7 @@ class NoSignal(Policy):
 
     name = "none"
 
-    def fit(self, env: gym.Env, timesteps: int = 0) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
         index = cast(PersuasionEnv, env.unwrapped).signals.empty_index
         if index is None:
             raise ValueError("the env's signal library has no empty signal '': the no-signal baseline needs one")
@@ -49,7 +49,7 @@ class BestFixed(Policy):
     name = "best-fixed"
     needs_training = True
 
-    def fit(self, env: gym.Env, timesteps: int = 0) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
         self.index = best_fixed_signal(reward_table(env))
 
     def act(self, observations, info):
@@ -62,7 +62,7 @@ class Oracle(Policy):
 
     name = "oracle"
 
-    def fit(self, env: gym.Env, timesteps: int = 0) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
         """``env`` is the *evaluation* env: the oracle knows the answers there."""
         self.best = reward_table(env).argmax(axis=1)
 

@@ -14,9 +14,9 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
-from persuasion_agents.benchmark import POLICIES
-from persuasion_agents.deep import SB3Policy
 from persuasion_agents.policy import env_sizes
+from persuasion_agents.registry import POLICIES
+from persuasion_agents.sb3_policies import SB3Policy
 from persuasion_gym.envs import ClassicPersuasionEnv
 
 CLASSIC_ENVS = ("Persuasion-Prosecutor-v0", "Persuasion-Classic-v0")
@@ -40,7 +40,7 @@ def regret_curve(env_id: str, policy_name: str, timesteps: int, seed: int = 0, *
 
         from stable_baselines3.common.env_util import make_vec_env
 
-        from persuasion_agents.deep import DEFAULTS, algorithm
+        from persuasion_agents.sb3_policies import DEFAULTS, algorithm
 
         venv = make_vec_env(lambda: env, n_envs=1)
         venv.seed(seed)

@@ -1,12 +1,12 @@
 """Scoring a choice of signals on a whole split, as one concurrent Receiver batch, and what
-the answers cost: the one place for reward tables, the best fixed signal and the accounting
-of calls, tokens and cost that ``bench`` and ``compare`` report."""
+the answers cost: the one place for reward tables, the best fixed signal, the accounting of
+calls, tokens and cost, and the run record that ``bench`` and ``compare`` report."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -14,6 +14,10 @@ import numpy as np
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.persuasion.exchange import Outcome
 from persuasion_gym.receivers import Receiver
+
+if TYPE_CHECKING:
+    from persuasion_agents.benchmark import Setting
+    from persuasion_gym.receivers.base import Spending
 
 
 def accuracy(env: gym.Env, actions: Sequence[int], progress: bool = False) -> float:
@@ -89,6 +93,43 @@ def spent(outcomes: Sequence[Outcome], receiver: Receiver, weights: Sequence[flo
             total.calls += weight
             total.cost_usd += weight * receiver.cost_of(outcome.usage)
     return total
+
+
+def held_out(env: gym.Env, actions: np.ndarray, progress: bool = False) -> tuple[np.ndarray, Spent, float | None]:
+    """Per-item rewards of ``actions`` (one per item of the env's split), what their answers
+    took, and the oracle's value where it is exact. On a recorded table: the cells' means, the
+    tokens they were recorded with, no calls; on a live Receiver: one scored answer per item."""
+    core = cast(PersuasionEnv, env.unwrapped)
+    if core.table is None:
+        outcomes = core.evaluate(actions.tolist(), progress=progress)
+        assert core.receiver is not None  # no table: a live Receiver
+        return np.array([o.reward for o in outcomes]), spent(outcomes, core.receiver), None
+    table, rows = core.table, core.table_rows
+    assert rows is not None  # a table env's rows
+    used = (table.prompt_tokens + table.completion_tokens)[rows, actions]
+    answers = Spent(tokens=int(used.sum()), reasoning_tokens=int(table.reasoning_tokens[rows, actions].sum()),
+                    truncated=float(table.truncated[rows, actions].mean(axis=-1).sum()))
+    return table.utilities[rows, actions], answers, float(table.utilities[rows].max(axis=1).mean())
+
+
+def run_record(policy: str, setting: Setting, rewards: Sequence[float] | np.ndarray, actions: Sequence[Any],
+               answers: Spent, provenance: dict[str, Any], extra: dict[str, Any] | None = None, *,
+               curve: Sequence[tuple[int, float]] = (), fitting: Spending | None = None,
+               oracle_value: float | None = None) -> dict[str, Any]:
+    """One run as ``bench`` saves it and ``results`` reads it: the policy's held-out actions
+    and rewards, its learning curve, and what it cost, the answers scored plus what fitting it
+    paid (``fitting``, a ``spending`` reading; its calls also apart, as ``fit_receiver_calls``).
+    Counts are rounded: an expectation over a draw (``compare``'s prior) weighs its cells."""
+    calls, tokens, reasoning, cost = (0, 0, 0, 0.0) if fitting is None else (
+        fitting.calls, fitting.tokens, fitting.reasoning_tokens, fitting.cost_usd)
+    run = {"policy": policy, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
+           "actions": list(actions), "rewards": np.asarray(rewards, dtype=np.float64).tolist(), "curve": list(curve),
+           "receiver_calls": round(answers.calls) + calls, "tokens": round(answers.tokens) + tokens,
+           "reasoning_tokens": round(answers.reasoning_tokens) + reasoning, "cost_usd": answers.cost_usd + cost,
+           "truncated": answers.truncated, "oracle_value": oracle_value, "provenance": provenance}
+    if fitting is not None:
+        run["fit_receiver_calls"] = fitting.calls
+    return {**run, **(extra or {})}
 
 
 def baseline_actions(env: gym.Env, seed: int = 0) -> dict[str, np.ndarray]:

@@ -85,8 +85,9 @@ class GEPAPolicy(Policy):
         """The reflection model: its calls are reported apart from the Receiver's."""
         return () if self._reflection is None else (self._reflection,)
 
-    def fit(self, env: gym.Env, timesteps: int = 0, progress: bool = False) -> None:
-        """Search on ``env``'s items (the training env) against its Receiver."""
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
+        """Search on ``env``'s items (the training env) against its Receiver, within ``budget``
+        (GEPA is seeded by the policy's own ``seed``)."""
         try:
             import gepa
         except ImportError:

@@ -13,6 +13,7 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
+from persuasion_agents.environments import text_twin
 from persuasion_agents.lm_advisor.model import AdvisorTemplate
 from persuasion_agents.policy import Policy
 from persuasion_gym.envs import PersuasionEnv
@@ -35,9 +36,7 @@ def text_space(env: gym.Env, policy: str) -> SignalText:
     if core.table is not None:
         raise ConfigError(f"{policy} writes free text, which a recorded table cannot answer (it only knows its own "
                           "signals): benchmark it on a live Receiver (--receiver openai:MODEL@URL, embedded, ...)")
-    twin = PersuasionEnv(task=core.task, receiver=core.receiver, dataset=core.dataset, signals=list(core.signals),
-                         featurizer="hashed", action_type="text")
-    return cast(SignalText, twin.action_space)
+    return cast(SignalText, text_twin(env).action_space)
 
 
 class PromptedAdvisor(Policy):
@@ -64,7 +63,7 @@ class PromptedAdvisor(Policy):
         """Receivers whose calls are the policy's own, reported apart from the Receiver's."""
         return () if self._receiver is None else (self._receiver,)
 
-    def fit(self, env: gym.Env, timesteps: int = 0) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
         """Read the env's text action space (the harness passes the evaluation env)."""
         self._template = AdvisorTemplate().within(text_space(env, self.name))
 

@@ -102,7 +102,7 @@ class RLlibPPOPolicy(Policy):
             .debugging(seed=int(seed), log_level="ERROR")
         )
 
-    def fit(self, env: gym.Env, timesteps: int = 0, progress: bool = False, seed: int | None = None) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
         """Train for ``timesteps`` more env steps, at least (a step is one scored episode; RLlib
         trains in whole iterations)."""
         from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EPISODE_RETURN_MEAN, NUM_ENV_STEPS_SAMPLED_LIFETIME
@@ -176,7 +176,7 @@ class RLlibPPOPolicy(Policy):
         policy.rng = np.random.default_rng(0)
         return policy
 
-    def stop(self) -> None:
+    def close(self) -> None:
         """Stop the env runners (the trained module stays usable)."""
         if self.algo is not None:
             self.algo.stop()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from tqdm.auto import tqdm
 
-from persuasion_agents.policy import Policy
 from persuasion_gym.envs import PersuasionEnv, PersuasionVectorEnv
+
+if TYPE_CHECKING:
+    from persuasion_agents.policy import Policy
 
 
 def vectorize(env, n_envs: int) -> PersuasionVectorEnv:

@@ -37,24 +37,17 @@ from typing import Any, cast
 import gymnasium as gym
 import numpy as np
 
-from persuasion_agents.benchmark import Setting, options_for, run_policy, summarize, write_results
-from persuasion_agents.evaluation import Spent, best_fixed_signal, cell_outcomes, rewards_of, spent
+from persuasion_agents.benchmark import Setting, run_policy
+from persuasion_agents.environments import text_twin
+from persuasion_agents.evaluation import best_fixed_signal, cell_outcomes, rewards_of, run_record, spent
 from persuasion_agents.lm_advisor.model import LMAdvisor
-from persuasion_agents.lm_advisor.policy import text_twin
 from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from persuasion_agents.registry import options_for
+from persuasion_agents.results import summarize, write_results
 from persuasion_gym.envs import PersuasionEnv
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.persuasion import TextPosteriorProtocol, bayes
 from persuasion_gym.receivers.base import spending
-
-
-def _run(name: str, setting: Setting, rewards: np.ndarray | Sequence[float], actions: list, cost: Spent,
-         provenance: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"policy": name, "env": setting.env_id, "receiver": setting.receiver, "split": setting.split,
-            "actions": actions, "rewards": np.asarray(rewards, dtype=np.float64).tolist(), "curve": [],
-            "receiver_calls": round(cost.calls), "tokens": round(cost.tokens), "cost_usd": cost.cost_usd,
-            "reasoning_tokens": round(cost.reasoning_tokens), "truncated": cost.truncated, "oracle_value": None,
-            "provenance": provenance, **(extra or {})}
 
 
 def _load(advisor: LMAdvisor | str | Path) -> LMAdvisor:
@@ -166,21 +159,22 @@ def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: 
 
     questions = core.dataset.texts
     best = best_fixed_signal(u_train)
+    n = len(questions)
     runs = [
-        _run("none", setting, u_test[:, empty], [empty] * len(questions), spent([row[empty] for row in test_cells],
-                                                                                  live), provenance),
-        _run("prior", setting, u_test @ prior, [], spent([o for row in test_cells for o in row], live,
-                                                         np.tile(prior, len(questions)).tolist()),
-             provenance, {"prior": prior.tolist()}),
-        _run("best-fixed", setting, u_test[:, best], [best] * len(questions),
-             spent([row[best] for row in test_cells], live), provenance),
-        _run("oracle", setting, u_test.max(axis=1), theta.tolist(),
-             spent([row[x] for row, x in zip(test_cells, theta, strict=True)], live), provenance),
+        run_record("none", setting, u_test[:, empty], [empty] * n, spent([row[empty] for row in test_cells], live),
+                   provenance),
+        run_record("prior", setting, u_test @ prior, [], spent([o for row in test_cells for o in row], live,
+                                                               np.tile(prior, n).tolist()),
+                   provenance, {"prior": prior.tolist()}),
+        run_record("best-fixed", setting, u_test[:, best], [best] * n, spent([row[best] for row in test_cells], live),
+                   provenance),
+        run_record("oracle", setting, u_test.max(axis=1), theta.tolist(),
+                   spent([row[x] for row, x in zip(test_cells, theta, strict=True)], live), provenance),
     ]
     direct = advisor.write(questions)
     outcomes = core.evaluate(direct, progress=progress)
-    runs.append(_run("direct (lm-advisor)", setting, [o.reward for o in outcomes], direct, spent(outcomes, live),
-                     provenance, _trained(advisor)))
+    runs.append(run_record("direct (lm-advisor)", setting, [o.reward for o in outcomes], direct,
+                           spent(outcomes, live), provenance, _trained(advisor)))
     # posterior: the Advisor observes each item's state, samples g ~ pi(. | q, x*), and the
     # Receiver acts on g and a draw from mu_g.
     protocol = TextPosteriorProtocol(len(items), prior, posterior_advisor, items, questions, states=theta, tied=tied)
@@ -191,9 +185,9 @@ def paper_comparison(env_id: str, receiver: str, advisor: LMAdvisor | str, out: 
     batch = text_env.play(np.arange(len(questions)), sent, np.random.default_rng(seed), progress=progress)
     assert batch.outcomes is not None and batch.beliefs is not None  # a live Receiver's batch, with beliefs
     on_state = float(batch.beliefs[np.arange(len(questions)), theta].mean())
-    runs.append(_run("posterior (lm-advisor)", setting, batch.rewards, sent, spent(batch.outcomes, live), provenance,
-                     {**_trained(posterior_advisor), "information_index": batch.chosen.tolist(),
-                      "posterior_on_state": on_state}))
+    runs.append(run_record("posterior (lm-advisor)", setting, batch.rewards, sent, spent(batch.outcomes, live),
+                           provenance, {**_trained(posterior_advisor), "information_index": batch.chosen.tolist(),
+                                        "posterior_on_state": on_state}))
     for name in arms:  # the baselines bench knows, on the same held-out items and Receiver
         options = options_for(name, setting, arm_options)
         if name == "gepa":

@@ -4,26 +4,15 @@ policy on the same held-out items: its actions are the signal texts it writes.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from persuasion_agents.environments import text_twin
 from persuasion_agents.lm_advisor.model import LMAdvisor
 from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
 from persuasion_agents.policy import Policy
-from persuasion_gym.envs import PersuasionEnv
-from persuasion_gym.errors import ConfigError
-
-
-def text_twin(env: gym.Env) -> PersuasionEnv:
-    """The same task, items, signals and Receiver as ``env``, taking text actions."""
-    core = cast(PersuasionEnv, env.unwrapped)
-    if core.table is not None:
-        raise ConfigError("text actions on a recorded table: a table only knows its own signals, so the LM Advisor "
-                          "trains and is benchmarked on a live Receiver (--receiver openai:MODEL@URL, embedded, ...)")
-    return PersuasionEnv(task=core.task, receiver=core.receiver, dataset=core.dataset, signals=list(core.signals),
-                         featurizer="hashed", action_type="text")
 
 
 class LMAdvisorPolicy(Policy):
@@ -44,8 +33,9 @@ class LMAdvisorPolicy(Policy):
         self.needs_training = self.advisor.info.trained_on is None
         self.curve: list[tuple[int, float]] = []
 
-    def fit(self, env: gym.Env, timesteps: int = 0, progress: bool = False) -> None:
-        """Train by GRPO against ``env``'s Receiver on its items (``training.steps`` steps)."""
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
+        """Train by GRPO against ``env``'s Receiver on its items (``training.steps`` steps, seeded
+        by ``training.seed``)."""
         if not self.needs_training:
             return
         # An interrupted benchmark trains on from its last checkpoint; a finished one is not redone.

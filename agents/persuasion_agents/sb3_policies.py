@@ -1,4 +1,5 @@
-"""Deep-RL Advisors through Stable-Baselines3 (PPO, A2C, DQN), behind the policy protocol.
+"""Deep-RL Advisors through Stable-Baselines3 (PPO, A2C, DQN): ``SB3Policy`` behind the policy
+protocol, and ``train_ppo``, PPO on copies of any single env.
 
 Training is SB3's own ``learn`` on the native vector env (one Receiver batch per step), with
 SB3 callbacks; models are saved and loaded with SB3's own ``save``/``load``.
@@ -6,9 +7,11 @@ SB3 callbacks; models are saved and loaded with SB3's own ``save``/``load``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 import numpy as np
 
 from persuasion_agents.policy import Policy
@@ -27,6 +30,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "train_freq": 1, "gradient_steps": 2, "target_update_interval": 50, "gamma": 0.0,
             "exploration_fraction": 0.3, "exploration_final_eps": 0.02},
 }
+# PPO's defaults with rollouts cut for a few single-env copies instead of one wide native
+# vector env (``train_ppo``): 4 copies x 64 steps, minibatches of 64.
+PPO_DEFAULTS: dict[str, Any] = {**DEFAULTS["ppo"], "n_steps": 64, "batch_size": 64}
 
 
 def sb3_vec_env(env, n_envs: int):
@@ -66,13 +72,15 @@ class SB3Policy(Policy):
         return algorithm(self.algo)("MlpPolicy", venv, seed=seed, verbose=0, tensorboard_log=self.tensorboard_log,
                                     **options)
 
-    def fit(self, env, timesteps: int = 0, progress: bool = False, seed: int | None = None) -> None:
+    def fit(self, env: gym.Env, timesteps: int = 0, *, seed: int | None = None, progress: bool = False) -> None:
+        """``timesteps`` more steps of ``learn`` (a model loaded or trained before continues,
+        its step count and logs with it)."""
         from persuasion_agents.progress import TqdmCallback
 
         if self.model is None:
             self.model = self.make_model(env, int(self.rng.integers(2**31)) if seed is None else seed)
         bar = TqdmCallback(timesteps, desc=f"training {self.algo}", disable=not progress)
-        self.model.learn(timesteps, callback=[bar, *self.callbacks], reset_num_timesteps=False)
+        self.model.learn(timesteps, callback=[bar, *self.callbacks], reset_num_timesteps=self.model.num_timesteps == 0)
         self.curve = bar.curve
 
     def _fitted(self) -> BaseAlgorithm:
@@ -94,3 +102,32 @@ class SB3Policy(Policy):
         venv = None if env is None else sb3_vec_env(env, policy.n_envs)
         policy.model = algorithm(algo).load(path, env=venv)
         return policy
+
+
+def train_ppo(
+    make_env: Callable[[], gym.Env],
+    total_timesteps: int,
+    n_envs: int = 4,
+    seed: int = 0,
+    progress_bar: bool = False,
+    **ppo_kwargs: Any,
+):
+    """Train an SB3 PPO Advisor with ``MlpPolicy`` on ``n_envs`` copies of ``make_env()``."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env(make_env, n_envs=n_envs, seed=seed)
+    model = PPO("MlpPolicy", venv, seed=seed, verbose=0, **{**PPO_DEFAULTS, **ppo_kwargs})
+    callback = None
+    if progress_bar:
+        from persuasion_agents.progress import TqdmCallback
+
+        callback = TqdmCallback(total_timesteps, desc="training PPO")
+    model.learn(total_timesteps=total_timesteps, callback=callback)
+    return model
+
+
+def greedy_actions(model, observations: np.ndarray) -> np.ndarray:
+    """The policy's most likely signal for each observation."""
+    actions, _ = model.predict(observations, deterministic=True)
+    return np.asarray(actions, dtype=np.int64)

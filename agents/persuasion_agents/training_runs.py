@@ -1,17 +1,22 @@
-"""Training entry point behind ``persuasion-gym train``: any Advisor on any persuasion env."""
+"""Training runs into a directory, as ``persuasion-gym train`` makes them: any trainable policy
+fitted on a persuasion env (``Policy.fit``), with what each kind keeps of its run (SB3:
+checkpoints, held-out evaluations, TensorBoard logs, ``model.zip``; RLlib: its checkpoint;
+bandits: their statistics), ``--resume`` where a kind can continue, and ``training.json``."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
+import gymnasium as gym
 import numpy as np
 
-from persuasion_agents.benchmark import POLICIES, make_env
+from persuasion_agents.environments import make_env
 from persuasion_agents.policy import env_sizes
-from persuasion_agents.training import train_online
+from persuasion_agents.registry import POLICIES
 from persuasion_gym.envs import PersuasionEnv
 
 SB3_ALGOS = ("ppo", "a2c", "dqn")
@@ -35,60 +40,67 @@ def train(
     env = make_env(env_id, receiver, split, n_items, featurizer)
     if algo == "rllib-ppo":
         return train_rllib(env, timesteps, out, n_envs, num_env_runners, eval_freq, resume, seed, progress)
-    if algo not in SB3_ALGOS:
-        if algo not in POLICIES or algo in ("none", "random", "oracle", "best-fixed"):
-            trainable = (*SB3_ALGOS, "rllib-ppo", "epsilon-greedy", "ucb", "thompson", "linucb")
-            raise ValueError(f"cannot train {algo!r}: use one of {', '.join(trainable)}")
-        if resume:
-            raise ValueError("--resume continues SB3 checkpoints; bandits train in one go")
-        policy = POLICIES[algo]()
-        policy.bind(*env_sizes(env), seed)
-        curve = train_online(policy, env, timesteps, n_envs=n_envs, seed=seed, progress=progress)
-        arrays = {k: v for k, v in vars(policy).items() if isinstance(v, np.ndarray)}
-        # mypy matches **arrays against savez's allow_pickle: bool as well as its **kwds.
-        np.savez(out / "policy.npz", **arrays)  # type: ignore[arg-type]
-        meta = {"algo": algo, "timesteps": timesteps, "curve": curve,
-                "provenance": cast(PersuasionEnv, env.unwrapped).provenance()}
-        (out / "training.json").write_text(json.dumps(meta, indent=2))
-        return meta
+    if algo in SB3_ALGOS:
+        def eval_env() -> gym.Env:
+            return make_env(env_id, eval_receiver or receiver, eval_split, eval_items, featurizer)
 
+        return train_sb3(env, eval_env, algo, timesteps, out, n_envs, eval_freq, resume, seed, progress)
+    if algo not in POLICIES or algo in ("none", "random", "oracle", "best-fixed"):
+        trainable = (*SB3_ALGOS, "rllib-ppo", "epsilon-greedy", "ucb", "thompson", "linucb")
+        raise ValueError(f"cannot train {algo!r}: use one of {', '.join(trainable)}")
+    if resume:
+        raise ValueError("--resume continues SB3 checkpoints; bandits train in one go")
+    policy = POLICIES[algo]()
+    policy.bind(*env_sizes(env), seed)
+    policy.n_envs = n_envs
+    policy.fit(env, timesteps, seed=seed, progress=progress)
+    arrays = {k: v for k, v in vars(policy).items() if isinstance(v, np.ndarray)}
+    # mypy matches **arrays against savez's allow_pickle: bool as well as its **kwds.
+    np.savez(out / "policy.npz", **arrays)  # type: ignore[arg-type]
+    meta = {"algo": algo, "timesteps": timesteps, "curve": list(policy.curve),
+            "provenance": cast(PersuasionEnv, env.unwrapped).provenance()}
+    (out / "training.json").write_text(json.dumps(meta, indent=2))
+    return meta
+
+
+def train_sb3(env: gym.Env, eval_env: Callable[[], gym.Env], algo: str, timesteps: int, out: Path, n_envs: int,
+              eval_freq: int, resume: bool, seed: int, progress: bool) -> dict[str, Any]:
+    """An SB3 algorithm to ``timesteps`` steps in all, with a checkpoint and a held-out
+    evaluation (on ``eval_env()``, its best model kept) every ``eval_freq`` steps; ``resume``
+    continues from the last checkpoint."""
     from stable_baselines3.common.callbacks import CheckpointCallback, EvalCallback
 
-    from persuasion_agents.deep import SB3Policy, algorithm, sb3_vec_env
-    from persuasion_agents.progress import TqdmCallback
+    from persuasion_agents.sb3_policies import SB3Policy, algorithm, sb3_vec_env
 
-    n = n_envs
-    policy = SB3Policy(algo, n_envs=n, tensorboard_log=str(out / "tensorboard"))
+    policy = SB3Policy(algo, n_envs=n_envs, tensorboard_log=str(out / "tensorboard"))
     policy.bind(*env_sizes(env), seed)
     checkpoint = latest_checkpoint(out / "checkpoints", algo) if resume else None
     if checkpoint is not None:
-        policy.model = algorithm(algo).load(checkpoint, env=sb3_vec_env(env, n),
+        policy.model = algorithm(algo).load(checkpoint, env=sb3_vec_env(env, n_envs),
                                             tensorboard_log=str(out / "tensorboard"))
     else:
         if resume:
             print(f"no checkpoint in {out / 'checkpoints'}: starting afresh")
         policy.model = policy.make_model(env, seed)
-    remaining = max(timesteps - policy.model.num_timesteps, 0)
-    eval_env = make_env(env_id, eval_receiver or receiver, eval_split, eval_items, featurizer)
-    every = max(eval_freq // n, 1)
-    bar = TqdmCallback(remaining, desc=f"training {algo}", disable=not progress)
-    callbacks = [
-        bar,
+    evaluation = eval_env()
+    every = max(eval_freq // n_envs, 1)
+    policy.callbacks = [
         CheckpointCallback(every, str(out / "checkpoints"), name_prefix=algo),
-        EvalCallback(sb3_vec_env(eval_env, n), n_eval_episodes=len(cast(PersuasionEnv, eval_env.unwrapped).dataset),
-                     eval_freq=every, log_path=str(out / "eval"), best_model_save_path=str(out / "best"),
-                     deterministic=True, verbose=0),
+        EvalCallback(sb3_vec_env(evaluation, n_envs),
+                     n_eval_episodes=len(cast(PersuasionEnv, evaluation.unwrapped).dataset), eval_freq=every,
+                     log_path=str(out / "eval"), best_model_save_path=str(out / "best"), deterministic=True,
+                     verbose=0),
     ]
-    policy.model.learn(remaining, callback=callbacks, reset_num_timesteps=checkpoint is None)
+    policy.fit(env, max(timesteps - policy.model.num_timesteps, 0), seed=seed, progress=progress)
     policy.save(out / "model.zip")
     meta = {"algo": algo, "timesteps": int(policy.model.num_timesteps),
             "resumed_from": str(checkpoint) if checkpoint else None,
-            "curve": bar.curve, "provenance": cast(PersuasionEnv, env.unwrapped).provenance()}
+            "curve": policy.curve, "provenance": cast(PersuasionEnv, env.unwrapped).provenance()}
     (out / "training.json").write_text(json.dumps(meta, indent=2))
     return meta
 
 
-def train_rllib(env, timesteps: int, out: Path, n_envs: int, num_env_runners: int, checkpoint_every: int,
+def train_rllib(env: gym.Env, timesteps: int, out: Path, n_envs: int, num_env_runners: int, checkpoint_every: int,
                 resume: bool, seed: int, progress: bool) -> dict[str, Any]:
     """RLlib PPO on ``num_env_runners`` runners; an RLlib checkpoint in ``out/checkpoint`` every
     ``checkpoint_every`` steps and at the end (``--resume`` continues it)."""
@@ -107,13 +119,13 @@ def train_rllib(env, timesteps: int, out: Path, n_envs: int, num_env_runners: in
         print(f"no checkpoint in {checkpoint}: starting afresh")
     try:
         while policy.steps < timesteps:
-            policy.fit(env, min(checkpoint_every, timesteps - policy.steps), progress=progress, seed=seed)
+            policy.fit(env, min(checkpoint_every, timesteps - policy.steps), seed=seed, progress=progress)
             policy.save(checkpoint)
     finally:
-        policy.stop()
+        policy.close()
     meta = {"algo": "rllib-ppo", "timesteps": policy.steps, "resumed_from": str(checkpoint) if resumed else None,
             "num_env_runners": policy.num_env_runners, "num_envs_per_env_runner": policy.num_envs_per_env_runner,
             "checkpoint": str(checkpoint),
-            "curve": policy.curve, "provenance": env.unwrapped.provenance()}
+            "curve": policy.curve, "provenance": cast(PersuasionEnv, env.unwrapped).provenance()}
     (out / "training.json").write_text(json.dumps(meta, indent=2))
     return meta
