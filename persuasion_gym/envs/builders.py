@@ -1,5 +1,5 @@
-"""The parts ``PersuasionEnv`` builds from its settings once the data set and the signal
-library are known: the information items' states, the protocol, the action space and the
+"""The parts ``PersuasionEnv`` builds from its settings: the data set, then (once the signal
+library is known) the information items' states, the protocol, the action space and the
 observation space. Each is a function of what it needs, so each can be read (and tested) alone.
 """
 
@@ -18,6 +18,16 @@ from persuasion_gym.persuasion import Protocol, bayes, make_protocol
 from persuasion_gym.signals import SIGNAL_CHARSET, SignalLibrary
 from persuasion_gym.tables import ResponseTable, load_table
 from persuasion_gym.tasks import Dataset, Task
+
+
+def build_dataset(task: Task, settings: EnvSettings) -> Dataset:
+    """The task's split (or the given ``dataset``), cut to ``max_items``."""
+    given, n = settings.dataset, settings.max_items
+    if given is None:
+        return task.load(settings.split, None if settings.data_path is None else str(settings.data_path), n)
+    if n is None:
+        return given
+    return Dataset(given.name, given.split, given.items[:n], given.source, given.sha256)
 
 
 @dataclass(frozen=True)
@@ -83,13 +93,3 @@ def build_observation_space(
     charset = "".join(sorted(set(task.charset) | set("".join(texts))))
     length = max(task.max_text_length, *map(len, texts))
     return ItemText(max_length=length, min_length=0, charset=charset), None, None
-
-
-def build_dataset(task: Task, settings: EnvSettings) -> Dataset:
-    """The task's split (or the given ``dataset``), cut to ``max_items``."""
-    given, n = settings.dataset, settings.max_items
-    if given is None:
-        return task.load(settings.split, None if settings.data_path is None else str(settings.data_path), n)
-    if n is None:
-        return given
-    return Dataset(given.name, given.split, given.items[:n], given.source, given.sha256)

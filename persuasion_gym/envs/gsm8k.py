@@ -63,8 +63,9 @@ class GSM8KEnv(PersuasionEnv):
     - `max_items`: keep the first N questions of the split.
     - `signals`: a list of signal texts replacing the default library.
     - `protocol`: `"direct"` (the signal is the context, default), `"none"` (the question
-      alone), `"posterior"` or `"commit"` (the Receiver updates on the Advisor's scheme; with
-      `prior`, `scheme`, `n_signals`, `alpha`, `state_table`).
+      alone), `"prior"` (an information item drawn from the prior) or `"posterior"` (the
+      Receiver updates on the Advisor's scheme; with `prior`, `scheme`, `n_signals`, `alpha`,
+      `state_table`).
     - `observation`, `featurizer`: see Observation Space. `action_type`: `"index"` (default)
       or `"text"` (the signal's text, up to `max_signal_length` characters of `signal_charset`).
     - `samples_per_cell`: Receiver samples per (question, signal); visits cycle through them,

@@ -40,7 +40,9 @@ class EnvSettings:
             files under ``$PERSUASION_GYM_DATA_DIR``, else the hub (needs ``datasets``).
         signals: signal texts replacing the default library (a table's own, on a table).
         protocol: ``"direct"`` (the signal is the Receiver's context), ``"none"`` (the item
-            alone), ``"posterior"`` or ``"commit"`` (``persuasion_gym.persuasion``), or a ``Protocol``.
+            alone), ``"prior"`` (an information item drawn from the prior), ``"posterior"`` (the
+            Receiver updates on the Advisor's scheme; ``persuasion_gym.persuasion.protocols``),
+            or a ``Protocol``.
         featurizer: ``"auto"``, ``"minilm"``, ``"hashed"`` or a ``Featurizer`` (features observation).
         max_items: keep the first N items of the split.
         observation: ``"features"`` (a unit-norm ``Box`` vector of the item) or ``"text"``
@@ -58,7 +60,7 @@ class EnvSettings:
             else uniform).
         scheme: a committed scheme (an array, or a ``TextScheme`` for text actions); default:
             the Receiver estimates it online.
-        n_signals: how many signals the Advisor may send under ``posterior``/``commit``
+        n_signals: how many signals the Advisor may send under ``posterior``
             (default: one per information item).
         alpha: the Dirichlet smoothing of the online scheme estimate.
         dataset: a loaded ``Dataset`` instead of the task's split (``split``, ``data_path`` unused).
