@@ -38,7 +38,7 @@ def main() -> None:
     from testkit import build_tiny_advisor
 
     from persuasion_agents.benchmark import Setting, run_benchmark
-    from persuasion_agents.lm_advisor.training import AdvisorTraining
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
     from persuasion_gym.tasks import GSM8KTask
     from persuasion_gym.testing import ScriptedChatServer
 

@@ -49,6 +49,7 @@ import torch
 
 import persuasion_gym  # noqa: F401
 from persuasion_agents.lm_advisor import training
+from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 from persuasion_agents.lm_advisor.model import AdvisorInfo, LMAdvisor, resolve_source
 from persuasion_agents.lm_advisor.reward import PersuasionReward
 from persuasion_gym.testing import ScriptedChatServer
@@ -234,7 +235,7 @@ def train_timed(env, advisor: LMAdvisor, server: ScriptedChatServer, args) -> di
     trl.GRPOTrainer, training.PersuasionReward = TimedTrainer, TimedReward
     try:
         with tempfile.TemporaryDirectory() as out:
-            settings = training.AdvisorTraining(steps=args.steps, items_per_step=args.items_per_step,
+            settings = AdvisorTraining(steps=args.steps, items_per_step=args.items_per_step,
                                                 num_generations=args.num_generations, beta=0.04,
                                                 save_steps=10_000)
             began = time.perf_counter()

@@ -21,7 +21,8 @@ import gymnasium as gym
 
 import persuasion_gym  # noqa: F401  (registers the envs)
 from persuasion_agents.lm_advisor import LMAdvisor
-from persuasion_agents.lm_advisor.training import AdvisorTraining, grpo_config, resolve_dtype, train_lm_advisor
+from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining, grpo_config, resolve_dtype
+from persuasion_agents.lm_advisor.training import train_lm_advisor
 from persuasion_gym.testing import ScriptedChatServer
 
 CHATML = ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"

@@ -13,7 +13,7 @@ from testkit import synthetic_table
 
 from persuasion_agents.benchmark import Setting, run_benchmark
 from persuasion_agents.environments import make_env
-from persuasion_agents.lm_advisor.training import AdvisorTraining
+from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 from persuasion_agents.saved_runs import run_key
 from persuasion_gym.cli.main import main
 from persuasion_gym.errors import ConfigError

@@ -85,7 +85,7 @@ def test_flags_take_their_default_help_and_type_from_the_settings_fields(capsys)
 def test_the_lm_advisor_flags_default_to_advisor_training():
     from persuasion_agents.commands.options import advisor_training
     from persuasion_agents.lm_advisor import AdvisorTemplate
-    from persuasion_agents.lm_advisor.training import AdvisorTraining
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 
     parser = build_parser()
     for command in (["train", "--out", "x"], ["bench", "--out", "x"], ["compare", "--out", "x"]):

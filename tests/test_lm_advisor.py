@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from persuasion_agents.lm_advisor import AdvisorTemplate, LMAdvisor, PersuasionReward
-from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
+from persuasion_agents.lm_advisor.training import train_lm_advisor
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.tasks import GSM8KTask
 

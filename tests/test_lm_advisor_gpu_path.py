@@ -19,17 +19,14 @@ import pytest
 
 from persuasion_agents.lm_advisor import LMAdvisor
 from persuasion_agents.lm_advisor.model import first_line_ended, first_line_length
-from persuasion_agents.lm_advisor.training import (
-    REFERENCE_FILE,
+from persuasion_agents.lm_advisor.grpo_config import (
     AdvisorTraining,
-    first_line_trainer,
     grpo_config,
     grpo_settings,
-    last_checkpoint,
     parse_grpo_options,
     resolve_dtype,
-    train_lm_advisor,
 )
+from persuasion_agents.lm_advisor.training import REFERENCE_FILE, first_line_trainer, last_checkpoint, train_lm_advisor
 from persuasion_gym.cli.main import main
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.tasks import GSM8KTask
@@ -288,7 +285,8 @@ LOWEST_SCRIPT = textwrap.dedent("""
     from testkit import build_tiny_advisor, favour_newlines, recorded_generate
     from persuasion_agents.lm_advisor import LMAdvisor, training
     from persuasion_agents.lm_advisor.model import first_line_length
-    from persuasion_agents.lm_advisor.training import AdvisorTraining, grpo_config, train_lm_advisor
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining, grpo_config
+    from persuasion_agents.lm_advisor.training import train_lm_advisor
     from persuasion_gym.testing import ScriptedChatServer
 
     out = Path(sys.argv[1])

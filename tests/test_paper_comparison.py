@@ -14,7 +14,7 @@ import pytest
 from persuasion_agents.evaluation import best_fixed_signal, cell_outcomes, rewards_of, spent
 from persuasion_agents.lm_advisor import AdvisorInfo, AdvisorTemplate, LMAdvisor
 from persuasion_agents.lm_advisor.compare import paper_comparison
-from persuasion_agents.lm_advisor.training import AdvisorTraining
+from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 from persuasion_gym.errors import ConfigError
 from persuasion_gym.persuasion import TextPosteriorProtocol, bayes
 from persuasion_gym.persuasion.protocols import StateEstimate

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     import gymnasium as gym
 
     from persuasion_agents.lm_advisor import LMAdvisor
-    from persuasion_agents.lm_advisor.training import AdvisorTraining
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 
 
 @dataclass

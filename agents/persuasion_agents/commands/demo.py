@@ -99,7 +99,7 @@ def _demo_lm_advisor(args: argparse.Namespace, receiver: Any, out: Path) -> None
     """A brief GRPO run of the LM Advisor against the same Receiver, and the signals it writes."""
     from persuasion_agents.commands.advisor import train_showing_signals
     from persuasion_agents.lm_advisor import LMAdvisor
-    from persuasion_agents.lm_advisor.training import AdvisorTraining
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 
     print(f"training the LM Advisor ({args.advisor}) for {args.advisor_steps} GRPO steps against the Receiver",
           file=sys.stderr)

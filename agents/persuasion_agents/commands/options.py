@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from persuasion_gym.cli.arguments import add_fields, count, field_values
 
 if TYPE_CHECKING:
-    from persuasion_agents.lm_advisor.training import AdvisorTraining
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 
 # The AdvisorTraining fields the command line sets (the seed is each command's --seed).
 TRAINING_FLAGS = ("steps", "items_per_step", "num_generations", "beta", "learning_rate", "save_steps", "lora",
@@ -18,7 +18,7 @@ TRAINING_FLAGS = ("steps", "items_per_step", "num_generations", "beta", "learnin
 
 
 def add_advisor_arguments(parser: argparse.ArgumentParser) -> None:
-    from persuasion_agents.lm_advisor.training import AdvisorTraining
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 
     group = parser.add_argument_group("LM Advisor (--algo lm-advisor, policy lm-advisor)")
     group.add_argument("--advisor", default="embedded", help="embedded, a hub id (gpt2), a local or trained directory")
@@ -31,7 +31,7 @@ def add_advisor_arguments(parser: argparse.ArgumentParser) -> None:
 
 def advisor_training(args: argparse.Namespace) -> AdvisorTraining:
     """The training the flags of ``add_advisor_arguments`` (and ``--seed``) give."""
-    from persuasion_agents.lm_advisor.training import AdvisorTraining, parse_grpo_options
+    from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining, parse_grpo_options
 
     # --trl is read by the installed GRPOConfig's field types; an unknown field is an error naming the closest.
     extra = parse_grpo_options(args.trl) if args.trl else {}

@@ -3,7 +3,8 @@
 - ``LMAdvisor``: load (``embedded``, a hub id, a directory, a ``.gguf`` file), write signals,
   score them under every information item (the committed scheme), ``save_pretrained``.
 - ``PersuasionReward``: a TRL reward function over any persuasion env in text mode.
-- ``train_lm_advisor``: GRPO with a group baseline and a KL penalty, checkpoints, resume.
+- ``train_lm_advisor`` (training.py): GRPO with a group baseline and a KL penalty, checkpoints,
+  resume; ``AdvisorTraining`` and the ``GRPOConfig`` it makes (grpo_config.py).
 - ``LMAdvisorPolicy``: the Advisor behind the ``Policy`` protocol, for ``bench``.
 """
 

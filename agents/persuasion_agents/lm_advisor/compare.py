@@ -40,8 +40,9 @@ import numpy as np
 from persuasion_agents.benchmark import Setting, run_policy
 from persuasion_agents.environments import text_twin
 from persuasion_agents.evaluation import best_fixed_signal, cell_outcomes, rewards_of, run_record, spent
+from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 from persuasion_agents.lm_advisor.model import LMAdvisor
-from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from persuasion_agents.lm_advisor.training import train_lm_advisor
 from persuasion_agents.registry import options_for
 from persuasion_agents.results import summarize, write_results
 from persuasion_gym.envs import PersuasionEnv

@@ -10,8 +10,9 @@ import gymnasium as gym
 import numpy as np
 
 from persuasion_agents.environments import text_twin
+from persuasion_agents.lm_advisor.grpo_config import AdvisorTraining
 from persuasion_agents.lm_advisor.model import LMAdvisor
-from persuasion_agents.lm_advisor.training import AdvisorTraining, train_lm_advisor
+from persuasion_agents.lm_advisor.training import train_lm_advisor
 from persuasion_agents.policy import Policy
 
 
