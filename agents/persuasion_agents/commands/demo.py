@@ -46,6 +46,7 @@ def _signal_table(tables: dict[str, Path]) -> str:
     """Each signal's mean score on the recorded tables, and how far it moves the test score from none."""
     import numpy as np
 
+    from persuasion_agents.evaluation import best_fixed_signal
     from persuasion_gym.tables import load_table
 
     loaded = {split: load_table(path) for split, path in tables.items()}
@@ -59,7 +60,8 @@ def _signal_table(tables: dict[str, Path]) -> str:
                      f"{lift} |")
     for split, table in loaded.items():
         u = table.utilities
-        lines.append(f"\n{split}: best fixed signal {int(u.mean(0).argmax())} ({u.mean(0).max():.3f}), best signal per "
+        best = best_fixed_signal(u)
+        lines.append(f"\n{split}: best fixed signal {best} ({u.mean(0)[best]:.3f}), best signal per "
                      f"item (the oracle) {u.max(1).mean():.3f}, {int(np.sum(u.max(1) > u.min(1)))} of {len(u)} items "
                      "scored differently under different signals")
     return "\n".join(lines)
