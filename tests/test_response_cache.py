@@ -1,6 +1,8 @@
 import multiprocessing as mp
 
-from persuasion_gym.receivers import OpenAIReceiver, ResponseCache
+import pytest
+
+from persuasion_gym.receivers import OpenAIReceiver, Receiver, ResponseCache
 
 
 def prompt(text):
@@ -60,3 +62,12 @@ def test_several_processes_write_one_cache(tmp_path):
     assert len(cache) == 300
     hit = cache.get_many(["3-49", "missing"])
     assert hit[0].text == "t49" and hit[0].usage.completion_tokens == 2 and hit[1] is None
+
+
+def test_a_receiver_written_against_the_private_method_is_told_to_rename_it():
+    with pytest.raises(TypeError, match=r"OldReceiver defines _generate: .* now generate\(requests\).*rename it"):
+        class OldReceiver(Receiver):
+            identity = {"kind": "old"}
+
+            def _generate(self, requests):
+                yield from ()

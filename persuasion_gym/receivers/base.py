@@ -81,6 +81,13 @@ class Receiver(ABC):
 
     kind: str = "receiver"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Before 0.1's restructuring the method to implement was private; say so, not "abstract".
+        if "_generate" in vars(cls) and "generate" not in vars(cls):
+            raise TypeError(f"{cls.__qualname__} defines _generate: the method a Receiver implements is now "
+                            "generate(requests), same arguments and results; rename it")
+
     def __init__(
         self,
         cache: ResponseCache | str | Path | bool | None = True,
