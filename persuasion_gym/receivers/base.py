@@ -84,7 +84,7 @@ class Receiver(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Before 0.1's restructuring the method to implement was private; say so, not "abstract".
-        if "_generate" in vars(cls) and "generate" not in vars(cls):
+        if "_generate" in vars(cls) and getattr(cls.generate, "__isabstractmethod__", False):
             raise TypeError(f"{cls.__qualname__} defines _generate: the method a Receiver implements is now "
                             "generate(requests), same arguments and results; rename it")
 
