@@ -45,26 +45,24 @@ def add_command(commands: argparse._SubParsersAction, name: str, summary: str) -
     return parser
 
 
-def count(value: str) -> int:
-    """A flag counting items, samples or steps: a whole number of at least 1."""
+def _at_least(value: str, minimum: int, hint: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number: pass 1 or more") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{number} is below 1: pass 1 or more")
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number: pass {hint}") from None
+    if number < minimum:
+        raise argparse.ArgumentTypeError(f"{number} is below {minimum}: pass {hint}")
     return number
+
+
+def count(value: str) -> int:
+    """A flag counting items, samples or steps: a whole number of at least 1."""
+    return _at_least(value, 1, "1 or more")
 
 
 def cap(value: str) -> int:
     """A cap on calls: a whole number, 0 for none."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number: pass 0 (no cap) or more") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{number} is below 0: pass 0 (no cap) or more")
-    return number
+    return _at_least(value, 0, "0 (no cap) or more")
 
 
 def add_fields(parser: argparse.ArgumentParser | argparse._ArgumentGroup, settings: type, names: Iterable[str],
